@@ -1,0 +1,36 @@
+# ergo_dev: an INTERFACE helper target carrying the flags of ergo's own tests, examples and
+# benchmarks (warnings, -Werror, sanitizers, -march=native, OpenMP). It is never installed or
+# exported, so none of this reaches a user who links ergo::ergo.
+add_library(ergo_dev INTERFACE)
+target_link_libraries(ergo_dev INTERFACE ergo::ergo)
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  target_compile_options(ergo_dev INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+    -Wno-sign-conversion)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsic headers
+    # when Eigen's packet code is inlined (GCC bug 105593); they are not in ergo's code.
+    target_compile_options(ergo_dev INTERFACE -Wno-uninitialized -Wno-maybe-uninitialized)
+  endif()
+  if(ERGO_WERROR)
+    target_compile_options(ergo_dev INTERFACE -Werror)
+  endif()
+  if(ERGO_NATIVE)
+    target_compile_options(ergo_dev INTERFACE -march=native)
+  endif()
+  if(ERGO_SANITIZE)
+    target_compile_options(ergo_dev INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
+      -fno-sanitize-recover=undefined)
+    target_link_options(ergo_dev INTERFACE -fsanitize=address,undefined)
+    # Tests shrink their problem sizes under sanitizers.
+    target_compile_definitions(ergo_dev INTERFACE ERGO_SANITIZE_BUILD=1)
+  endif()
+endif()
+if(ERGO_OPENMP AND NOT ERGO_SANITIZE)
+  find_package(OpenMP)
+  if(OpenMP_CXX_FOUND)
+    target_link_libraries(ergo_dev INTERFACE OpenMP::OpenMP_CXX)
+  endif()
+endif()
+# Eigen's headers are treated as system headers so that their warnings do not fail -Werror.
+get_target_property(_eigen_inc Eigen3::Eigen INTERFACE_INCLUDE_DIRECTORIES)
+target_include_directories(ergo_dev SYSTEM INTERFACE ${_eigen_inc})

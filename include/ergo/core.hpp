@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file core.hpp
+/// \brief ergo::core — aliases, Status, errors, portable RNG, log-space helpers, callbacks.
+
+#include "core/callback.hpp"
+#include "core/error.hpp"
+#include "core/logspace.hpp"
+#include "core/random.hpp"
+#include "core/status.hpp"
+#include "core/types.hpp"
+#include "version.hpp"

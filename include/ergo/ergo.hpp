@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file ergo.hpp
+/// \brief Includes every ergo module.
+
+#include "core.hpp"

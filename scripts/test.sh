@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds everything (library checks, tests, examples, benchmarks) and runs the whole test suite.
+#   bash scripts/test.sh              optimised build in build/release
+#   bash scripts/test.sh --sanitize   AddressSanitizer + UBSan build in build/sanitize
+# Extra arguments after the flag go to ctest (e.g. -R model).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+mode=release
+if [ "${1:-}" = "--sanitize" ]; then mode=sanitize; shift; fi
+jobs=$(nproc 2>/dev/null || echo 2)
+if [ "$mode" = sanitize ]; then
+  # -O1 keeps sanitizer runs fast; assertions stay on (no NDEBUG).
+  cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1 \
+    -DERGO_SANITIZE=ON -DERGO_WERROR=ON -DERGO_BUILD_BENCHMARKS=OFF
+else
+  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DERGO_WERROR=ON
+fi
+cmake --build "build/$mode" -j "$jobs"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+ctest --test-dir "build/$mode" --output-on-failure -j "$jobs" "$@"
