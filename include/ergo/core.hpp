@@ -7,6 +7,7 @@
 #include "core/callback.hpp"
 #include "core/error.hpp"
 #include "core/logspace.hpp"
+#include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/status.hpp"
 #include "core/types.hpp"

@@ -5,3 +5,4 @@
 /// \brief Includes every ergo module.
 
 #include "core.hpp"
+#include "model.hpp"

@@ -17,6 +17,16 @@
 
 namespace ergo {
 
+/// \brief exp of a log-space array expression that maps −inf to exactly 0.
+///
+/// Eigen's vectorised exp clamps very negative inputs and returns ~1e-308 (double) for −inf
+/// instead of 0; log-space code must use this wherever an exact zero matters.
+template <class Derived>
+auto exp_of_log(const Eigen::ArrayBase<Derived>& a) {
+  using Scalar = typename Derived::Scalar;
+  return (a == -std::numeric_limits<Scalar>::infinity()).select(Scalar(0), a.exp());
+}
+
 /// \brief log(exp(a) + exp(b)) without overflow.
 template <class Scalar>
 Scalar log_add_exp(Scalar a, Scalar b) {
@@ -93,7 +103,7 @@ void softmax_cols_inplace(const Eigen::MatrixBase<Derived>& m_) {
     if (!std::isfinite(c))
       throw_invalid("softmax_cols", "m", "columns with a finite maximum",
                     detail::str_cat("column ", j, " with maximum ", c));
-    m.col(j) = (m.col(j).array() - c).exp().matrix();
+    m.col(j) = exp_of_log(m.col(j).array() - c).matrix();
     m.col(j) /= m.col(j).sum();
   }
 }
