@@ -46,8 +46,8 @@ void BM_ExactInference(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  state.counters["contexts/s"] =
-      benchmark::Counter(static_cast<double>(kContexts), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["contexts/s"] = benchmark::Counter(static_cast<double>(kContexts),
+                                                    benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = static_cast<double>(state.range(0));
 }
 
@@ -65,8 +65,9 @@ void BM_RawGemmSameShape(benchmark::State& state) {
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(k) * double(l) * double(kContexts) * 1e-9,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * double(k) * double(l) * double(kContexts) * 1e-9,
+                         benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = static_cast<double>(state.range(0));
 }
 
@@ -74,7 +75,8 @@ void BM_Sampling(benchmark::State& state) {
   const auto& f = fixture();
   ergo::Rng rng(3);
   for (auto _ : state) benchmark::DoNotOptimize(f.world.sample(1024, rng));
-  state.counters["samples/s"] = benchmark::Counter(1024.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["samples/s"] =
+      benchmark::Counter(1024.0, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace

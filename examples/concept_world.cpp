@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   app.add_option("--observed", p.n_observed, "observed bits n (-1: ℓ)");
   app.add_option("--eta", p.eta, "bit-flip noise of the observations, [0, 0.5)");
   app.add_option("--er", p.er_k, "ER-k graph density (edges per concept)");
-  app.add_option("--samples", n_samples, "samples for the ε statistics")->check(CLI::Range(1, 10000000));
+  app.add_option("--samples", n_samples, "samples for the ε statistics")
+      ->check(CLI::Range(1, 10000000));
   app.add_option("--show", show, "samples to print")->check(CLI::Range(0, 100));
   CLI11_PARSE(app, argc, argv);
 

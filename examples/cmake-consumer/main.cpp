@@ -17,7 +17,8 @@ int main() {
               static_cast<long>(world.concept_count()), static_cast<long>(world.joint_size()),
               static_cast<long>(s.size()));
   std::printf("first context: p(c_k = 1 | x) =");
-  for (ergo::Index k = 0; k < odds.rows(); ++k) std::printf(" %.3f", 1 / (1 + std::exp(-odds(k, 0))));
+  for (ergo::Index k = 0; k < odds.rows(); ++k)
+    std::printf(" %.3f", 1 / (1 + std::exp(-odds(k, 0))));
   std::printf("  (true c =");
   for (ergo::Index k = 0; k < odds.rows(); ++k) std::printf(" %d", s.c(k, 0));
   std::printf(")\n");

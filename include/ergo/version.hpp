@@ -11,11 +11,13 @@
 
 #define ERGO_STRINGIFY_DETAIL(x) #x
 #define ERGO_STRINGIFY(x) ERGO_STRINGIFY_DETAIL(x)
-#define ERGO_VERSION_STRING                                                                        \
-  ERGO_STRINGIFY(ERGO_VERSION_MAJOR)                                                               \
+#define ERGO_VERSION_STRING          \
+  ERGO_STRINGIFY(ERGO_VERSION_MAJOR) \
   "." ERGO_STRINGIFY(ERGO_VERSION_MINOR) "." ERGO_STRINGIFY(ERGO_VERSION_PATCH)
 
 namespace ergo {
 /// \brief The library version as "major.minor.patch".
-inline constexpr const char* version() { return ERGO_VERSION_STRING; }
+inline constexpr const char* version() {
+  return ERGO_VERSION_STRING;
+}
 }  // namespace ergo

@@ -36,9 +36,8 @@ template <class A, class B>
     }
   if (worst <= tol) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << a_expr << " and " << b_expr << " differ by " << worst << " > " << tol << " at ("
-         << wi << ", " << wj << "): " << a.derived().coeff(wi, wj) << " vs "
-         << b.derived().coeff(wi, wj);
+         << a_expr << " and " << b_expr << " differ by " << worst << " > " << tol << " at (" << wi
+         << ", " << wj << "): " << a.derived().coeff(wi, wj) << " vs " << b.derived().coeff(wi, wj);
 }
 
 /// Scaling factor for problem sizes: 1 normally, smaller under sanitizers (slower builds).

@@ -220,8 +220,8 @@ TEST(CoreLogspace, SafeLogAndLog1mExp) {
   // Reference in long double with expm1 (the naive log(1 - exp(x)) is the inaccurate one).
   for (double x : {-1e-10, -0.1, -0.7, -5.0, -50.0}) {
     const long double xl = x;
-    const double ref = static_cast<double>(x > -0.5 ? std::log(-std::expm1(xl))
-                                                    : std::log1p(-std::exp(xl)));
+    const double ref =
+        static_cast<double>(x > -0.5 ? std::log(-std::expm1(xl)) : std::log1p(-std::exp(xl)));
     EXPECT_NEAR(log1m_exp(x), ref, 1e-14 * std::abs(ref) + 1e-300) << x;
   }
 }
@@ -251,9 +251,24 @@ TEST(CoreCallbacks, CsvLoggerAndListAndProgressBar) {
   list.on_end(e, "done");
   EXPECT_EQ(steps, 3);
   const std::string s = csv.str();
-  EXPECT_THAT(s, HasSubstr("phase,step,total,epoch,loss,val_loss,items_per_second,elapsed_seconds,l0"));
+  EXPECT_THAT(
+      s, HasSubstr("phase,step,total,epoch,loss,val_loss,items_per_second,elapsed_seconds,l0"));
   EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 1 + 1 + 3 + 1);
   EXPECT_THAT(bar.str(), HasSubstr("train ["));
   EXPECT_THAT(bar.str(), HasSubstr("done"));
   EXPECT_EQ(std::string(to_string(Status::NumericalIssue)), "NumericalIssue");
+}
+
+TEST(CoreLogspace, ExpOfLogGivesExactZerosForMinusInfinity) {
+  // Eigen's vectorised exp returns ~1e-308 for -inf; exp_of_log must return exactly 0, so a
+  // masked logit has probability exactly zero after softmax.
+  Eigen::ArrayXd a(4);
+  a << 0.0, -std::numeric_limits<double>::infinity(), -3.0, -800.0;
+  const Eigen::ArrayXd e = exp_of_log(a);
+  EXPECT_EQ(e[1], 0.0);
+  EXPECT_DOUBLE_EQ(e[0], 1.0);
+  EXPECT_NEAR(e[2], std::exp(-3.0), 1e-16);
+  MatrixXd logits(3, 1);
+  logits << 1.0, -std::numeric_limits<double>::infinity(), 2.0;
+  EXPECT_EQ(softmax_cols(logits)(1, 0), 0.0);
 }

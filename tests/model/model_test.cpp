@@ -14,7 +14,8 @@ using ::testing::HasSubstr;
 namespace {
 
 // A tiny hand-specified world: c0 (binary) → c1 (3 values), c0 → c2 (binary), c1 → c2.
-// x: two variables, x0 (3 values) depends on {c0, c1}, x1 (binary) on {c2}; y: 4 tokens on {c1, c2}.
+// x: two variables, x0 (3 values) depends on {c0, c1}, x1 (binary) on {c2}; y: 4 tokens on {c1,
+// c2}.
 template <class S>
 struct TinyWorld {
   ConceptGraph g{{2, 3, 2}, {{0, 1}, {0, 2}, {1, 2}}};
@@ -31,7 +32,7 @@ struct TinyWorld {
     MatrixXd c1(3, 2);
     c1 << 0.2, 0.5, 0.3, 0.1, 0.5, 0.4;
     cpts.push_back(c1.cast<S>());
-    MatrixXd c2(2, 6);  // parents (c0, c1): c0 fastest
+    MatrixXd c2(2, 6);                    // parents (c0, c1): c0 fastest
     c2 << 0.9, 0.3, 0.6, 0.25, 0.5, 0.8,  //
         0.1, 0.7, 0.4, 0.75, 0.5, 0.2;
     cpts.push_back(c2.cast<S>());
@@ -55,12 +56,15 @@ struct TinyWorld {
 
   // Brute force from the raw CPTs (no use of the library's tables).
   double prior(const IntVector& c) const {
-    return static_cast<double>(cpts[0](c[0], 0) * cpts[1](c[1], c[0]) * cpts[2](c[2], c[0] + 2 * c[1]));
+    return static_cast<double>(cpts[0](c[0], 0) * cpts[1](c[1], c[0]) *
+                               cpts[2](c[2], c[0] + 2 * c[1]));
   }
   double px(const IntVector& x, const IntVector& c) const {
     return static_cast<double>(xcpt[0](x[0], c[0] + 2 * c[1]) * xcpt[1](x[1], c[2]));
   }
-  double py(int y, const IntVector& c) const { return static_cast<double>(ycpt(y, c[1] + 3 * c[2])); }
+  double py(int y, const IntVector& c) const {
+    return static_cast<double>(ycpt(y, c[1] + 3 * c[2]));
+  }
   std::vector<IntVector> all_configs() const {
     std::vector<IntVector> out;
     for (int c2 = 0; c2 < 2; ++c2)
@@ -103,7 +107,8 @@ TEST(ConceptGraphTest, CycleIsRejectedAndNamed) {
     ConceptGraph g({2, 2, 2, 2}, {{0, 1}, {1, 2}, {2, 3}, {3, 1}});
     FAIL() << "cycle accepted";
   } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr("ConceptGraph::ConceptGraph(): edges: expected an acyclic graph, got the cycle 1 -> 2 -> 3 -> 1"));
+    EXPECT_THAT(e.what(), HasSubstr("ConceptGraph::ConceptGraph(): edges: expected an acyclic "
+                                    "graph, got the cycle 1 -> 2 -> 3 -> 1"));
   }
   EXPECT_THROW(ConceptGraph({2, 2}, {{0, 0}}), InvalidArgument);          // self-loop
   EXPECT_THROW(ConceptGraph({2, 2}, {{0, 1}, {0, 1}}), InvalidArgument);  // duplicate
@@ -118,13 +123,15 @@ TEST(ConceptGraphTest, RandomErHasKmEdgesCappedAndIsAcyclic) {
       for (int rep = 0; rep < 5; ++rep) {
         // Construction validates acyclicity (it throws on a cycle); check the count.
         const ConceptGraph g = ConceptGraph::random_er(m, k, 2, rng);
-        const Index expected = std::min<Index>(static_cast<Index>(k * static_cast<double>(m)), m * (m - 1) / 2);
+        const Index expected =
+            std::min<Index>(static_cast<Index>(k * static_cast<double>(m)), m * (m - 1) / 2);
         EXPECT_EQ(g.edge_count(), expected) << "m " << m << " k " << k;
         EXPECT_EQ(static_cast<Index>(g.topological_order().size()), m);
       }
     }
   Rng a(5), b(5);
-  EXPECT_EQ(ConceptGraph::random_er(8, 2, 2, a).edges(), ConceptGraph::random_er(8, 2, 2, b).edges());
+  EXPECT_EQ(ConceptGraph::random_er(8, 2, 2, a).edges(),
+            ConceptGraph::random_er(8, 2, 2, b).edges());
 }
 
 // ----------------------------------------------------------------- model ----
@@ -255,7 +262,8 @@ TYPED_TEST(WorldInference, PredictiveCrossEntropyMarginalsAndEpsilonMatchBruteFo
     double z = 0;
     for (Index i = 0; i < 12; ++i) z += t.prior(configs[i]) * t.py(v, configs[i]);
     for (Index i = 0; i < 12; ++i)
-      EXPECT_NEAR(std::exp(double(lpy(i, v))), t.prior(configs[i]) * t.py(v, configs[i]) / z, tol<S>());
+      EXPECT_NEAR(std::exp(double(lpy(i, v))), t.prior(configs[i]) * t.py(v, configs[i]) / z,
+                  tol<S>());
   }
 }
 
@@ -275,7 +283,8 @@ TYPED_TEST(WorldInference, LogOddsAndClrOfAPaperWorld) {
   EXPECT_LT(clr.colwise().sum().cwiseAbs().maxCoeff(), S(8) * tol<S>() * 100);
   // clr differences equal log-posterior differences.
   const Matrix<S> lp = world.log_posterior(s.x);
-  EXPECT_EIGEN_NEAR((clr.row(3) - clr.row(5)).eval(), (lp.row(3) - lp.row(5)).eval(), tol<S>() * 100);
+  EXPECT_EIGEN_NEAR((clr.row(3) - clr.row(5)).eval(), (lp.row(3) - lp.row(5)).eval(),
+                    tol<S>() * 100);
 }
 
 TEST(WorldInferenceDeterministic, ZeroProbabilitiesGiveExactMinusInfinityAndTargetsRefuse) {
@@ -331,10 +340,12 @@ TEST(WorldInferenceErrors, BadObservationsAreRejected) {
     t.world.log_posterior(x);
     FAIL();
   } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr("x: expected values of variable 0 in [0, 3), got 3 in column 2"));
+    EXPECT_THAT(e.what(),
+                HasSubstr("x: expected values of variable 0 in [0, 3), got 3 in column 2"));
   }
   EXPECT_THROW(t.world.log_posterior(IntMatrix::Zero(3, 2)), InvalidArgument);
-  EXPECT_THROW(t.world.bayes_cross_entropy(t.all_contexts(), IntRowVector::Constant(6, 4)), InvalidArgument);
+  EXPECT_THROW(t.world.bayes_cross_entropy(t.all_contexts(), IntRowVector::Constant(6, 4)),
+               InvalidArgument);
   EXPECT_THROW(t.world.log_odds(t.all_contexts()), InvalidArgument);  // c1 has 3 values
   Rng rng(1);
   EXPECT_THROW(Emission<double>::permuted_one_hot(16, 17, 0.1, rng), InvalidArgument);

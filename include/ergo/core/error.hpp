@@ -134,8 +134,8 @@ namespace detail {
 }  // namespace ergo
 
 /// Always-on internal contract: throws ergo::LogicError with file, line and message.
-#define ERGO_CHECK(cond, msg)                                                     \
-  do {                                                                            \
+#define ERGO_CHECK(cond, msg)                                                      \
+  do {                                                                             \
     if (!(cond)) ::ergo::detail::contract_failure(#cond, __FILE__, __LINE__, msg); \
   } while (0)
 

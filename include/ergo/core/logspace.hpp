@@ -119,8 +119,7 @@ Matrix<typename Derived::Scalar> softmax_cols(const Eigen::MatrixBase<Derived>& 
 /// \brief log(p) that refuses negative or NaN input and maps 0 to −inf explicitly.
 template <class Scalar>
 Scalar safe_log(Scalar p) {
-  if (!(p >= Scalar(0)))
-    throw_invalid("safe_log", "p", "a non-negative probability", p);
+  if (!(p >= Scalar(0))) throw_invalid("safe_log", "p", "a non-negative probability", p);
   return p == Scalar(0) ? -std::numeric_limits<Scalar>::infinity() : std::log(p);
 }
 

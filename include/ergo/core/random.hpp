@@ -73,9 +73,7 @@ class Rng {
   /// Uniform double in [lo, hi).
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   /// Uniform double in (0, 1): never exactly zero (safe to log).
-  double uniform_open() {
-    return (static_cast<double>(m_engine() >> 11) + 0.5) * 0x1.0p-53;
-  }
+  double uniform_open() { return (static_cast<double>(m_engine() >> 11) + 0.5) * 0x1.0p-53; }
 
   /// Uniform integer in [0, n), unbiased (rejection on the 64-bit stream). n must be > 0.
   std::uint64_t uniform_int(std::uint64_t n) {
@@ -239,7 +237,8 @@ class Rng {
     std::string spare_text;
     std::mt19937_64 engine;
     is >> seed >> has_spare >> spare_text >> engine;
-    if (!is) throw_invalid("Rng::set_state", "s", "text produced by Rng::state()", "malformed text");
+    if (!is)
+      throw_invalid("Rng::set_state", "s", "text produced by Rng::state()", "malformed text");
     m_seed = seed;
     m_has_spare = has_spare;
     m_spare = std::strtod(spare_text.c_str(), nullptr);

@@ -21,10 +21,14 @@ enum class Status {
 /// \brief "Success", "NotConverged", "NumericalIssue" or "Stopped".
 inline const char* to_string(Status s) {
   switch (s) {
-    case Status::Success: return "Success";
-    case Status::NotConverged: return "NotConverged";
-    case Status::NumericalIssue: return "NumericalIssue";
-    case Status::Stopped: return "Stopped";
+    case Status::Success:
+      return "Success";
+    case Status::NotConverged:
+      return "NotConverged";
+    case Status::NumericalIssue:
+      return "NumericalIssue";
+    case Status::Stopped:
+      return "Stopped";
   }
   return "Unknown";
 }

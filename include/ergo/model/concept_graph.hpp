@@ -43,8 +43,7 @@ class ConceptGraph {
     const Index m = size();
     check_arg(m >= 1, who, "cardinalities", "at least one concept", "none");
     for (Index k = 0; k < m; ++k)
-      check_arg(m_card[k] >= 2, who, detail::str_cat("cardinalities[", k, "]"), ">= 2",
-                m_card[k]);
+      check_arg(m_card[k] >= 2, who, detail::str_cat("cardinalities[", k, "]"), ">= 2", m_card[k]);
     m_parents.assign(m, {});
     m_children.assign(m, {});
     for (const Edge& e : m_edges) {
@@ -54,7 +53,8 @@ class ConceptGraph {
                 detail::str_cat("edge ", p, " -> ", c));
       check_arg(p != c, who, "edges", "no self-loops", detail::str_cat("edge ", p, " -> ", c));
       check_arg(std::find(m_children[p].begin(), m_children[p].end(), c) == m_children[p].end(),
-                who, "edges", "no duplicate edges", detail::str_cat("edge ", p, " -> ", c, " twice"));
+                who, "edges", "no duplicate edges",
+                detail::str_cat("edge ", p, " -> ", c, " twice"));
       m_parents[c].push_back(p);
       m_children[p].push_back(c);
     }
@@ -80,8 +80,8 @@ class ConceptGraph {
     check_arg(k >= 0 && std::isfinite(k), who, "k", "a finite value >= 0", k);
     check_arg(cardinality >= 2, who, "cardinality", ">= 2", cardinality);
     const Index max_edges = m * (m - 1) / 2;
-    const Index want = std::min<Index>(static_cast<Index>(std::llround(k * static_cast<double>(m))),
-                                       max_edges);
+    const Index want =
+        std::min<Index>(static_cast<Index>(std::llround(k * static_cast<double>(m))), max_edges);
     const IndexVector order = rng.permutation(m);
     std::vector<Edge> pairs;  // positions (a < b) in the order
     pairs.reserve(static_cast<size_t>(max_edges));
@@ -103,7 +103,9 @@ class ConceptGraph {
   /// Parents of concept k, ascending.
   const std::vector<Index>& parents(Index k) const { return m_parents.at(static_cast<size_t>(k)); }
   /// Children of concept k, ascending.
-  const std::vector<Index>& children(Index k) const { return m_children.at(static_cast<size_t>(k)); }
+  const std::vector<Index>& children(Index k) const {
+    return m_children.at(static_cast<size_t>(k));
+  }
   /// A topological order (every parent before its children).
   const std::vector<Index>& topological_order() const { return m_topo; }
   const std::vector<Edge>& edges() const { return m_edges; }

@@ -19,9 +19,10 @@ namespace ergo {
 
 /// \brief How ConceptModel::random draws CPTs.
 struct RandomCptParams {
-  double binary_low = 0.2;       ///< binary concepts: p(c_k = 1 | pa) ~ U[binary_low, binary_high]
-  double binary_high = 0.8;      ///< (the paper's range [0.2, 0.8]); 0 <= low <= high <= 1
-  double dirichlet_alpha = 1.0;  ///< categorical concepts: each column ~ Dirichlet(α, ..., α), α > 0
+  double binary_low = 0.2;   ///< binary concepts: p(c_k = 1 | pa) ~ U[binary_low, binary_high]
+  double binary_high = 0.8;  ///< (the paper's range [0.2, 0.8]); 0 <= low <= high <= 1
+  double dirichlet_alpha =
+      1.0;  ///< categorical concepts: each column ~ Dirichlet(α, ..., α), α > 0
   void check() const {
     check_range("RandomCptParams::check", "binary_low", binary_low, 0.0, 1.0);
     check_range("RandomCptParams::check", "binary_high", binary_high, binary_low, 1.0);
@@ -163,7 +164,8 @@ class ConceptModel {
     IntMatrix c(size(), n);
     for (Index s = 0; s < n; ++s)
       for (Index k : m_graph.topological_order())
-        c(k, s) = static_cast<std::int32_t>(rng.categorical(m_cpts[k].col(parent_index(k, c.col(s)))));
+        c(k, s) =
+            static_cast<std::int32_t>(rng.categorical(m_cpts[k].col(parent_index(k, c.col(s)))));
     return c;
   }
 

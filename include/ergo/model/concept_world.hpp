@@ -72,13 +72,14 @@ class ConceptWorld {
       : m_prior(std::move(prior)), m_x(std::move(x)), m_y(std::move(y)) {
     const char* who = "ConceptWorld::ConceptWorld";
     const Index l = m_prior.joint_size();
-    check_arg(m_x.joint_size() == l, who, "x", detail::str_cat("tables over ℓ = ", l, " configurations"),
-              m_x.joint_size());
-    check_arg(m_y.joint_size() == l, who, "y", detail::str_cat("tables over ℓ = ", l, " configurations"),
-              m_y.joint_size());
+    check_arg(m_x.joint_size() == l, who, "x",
+              detail::str_cat("tables over ℓ = ", l, " configurations"), m_x.joint_size());
+    check_arg(m_y.joint_size() == l, who, "y",
+              detail::str_cat("tables over ℓ = ", l, " configurations"), m_y.joint_size());
     check_arg(m_y.size() == 1, who, "y", "exactly one variable (the next token)", m_y.size());
     // Finite part of the log tables (−inf → 0) and the indicator of zero probabilities.
-    m_x_log_finite = m_x.log_table().unaryExpr([](Scalar v) { return std::isfinite(v) ? v : Scalar(0); });
+    m_x_log_finite =
+        m_x.log_table().unaryExpr([](Scalar v) { return std::isfinite(v) ? v : Scalar(0); });
     if (m_x.zero_count() > 0)
       m_x_zero = (m_x.prob_table().array() == Scalar(0)).template cast<Scalar>();
     // Concept-value indicator B: ℓ × Σ|V_k| (B(i, off_k + v) = 1 iff configuration i has c_k = v).
@@ -90,7 +91,8 @@ class ConceptWorld {
     }
     m_indicator.setZero(l, total);
     for (Index i = 0; i < l; ++i)
-      for (Index k = 0; k < m; ++k) m_indicator(i, m_value_offsets[k] + m_prior.configs()(k, i)) = 1;
+      for (Index k = 0; k < m; ++k)
+        m_indicator(i, m_value_offsets[k] + m_prior.configs()(k, i)) = 1;
   }
 
   const ConceptModel<Scalar>& prior() const { return m_prior; }
@@ -268,8 +270,8 @@ class ConceptWorld {
 
  private:
   void check_tokens(const char* who, const IntMatrix& x, const IntRowVector& y) const {
-    check_arg(y.size() == x.cols(), who, "y", detail::str_cat(x.cols(), " tokens (one per column of x)"),
-              y.size());
+    check_arg(y.size() == x.cols(), who, "y",
+              detail::str_cat(x.cols(), " tokens (one per column of x)"), y.size());
     for (Index s = 0; s < y.size(); ++s)
       if (y[s] < 0 || y[s] >= vocab_size())
         throw_invalid(who, "y", detail::str_cat("tokens in [0, ", vocab_size(), ")"),
@@ -299,7 +301,8 @@ class ConceptWorld {
 
   // Column-wise log-softmax in place (fused per column, parallel over columns). Optionally
   // returns the column log-sum-exps. Refuses columns that are all −inf (impossible context).
-  static void normalise_columns(Eigen::Ref<Matrix<Scalar>> m, const char* who, RowVector<Scalar>* lse_out) {
+  static void normalise_columns(Eigen::Ref<Matrix<Scalar>> m, const char* who,
+                                RowVector<Scalar>* lse_out) {
     const Index n = m.cols();
     Index bad_col = -1;
     ERGO_OMP(omp parallel for schedule(static) if (n * m.rows() > 65536))
@@ -316,18 +319,19 @@ class ConceptWorld {
       if (lse_out) (*lse_out)[s] = lse;
     }
     if (bad_col >= 0)
-      throw_invalid(who, "x", "contexts with positive probability under the model",
-                    detail::str_cat("column ", bad_col, " has probability zero (or a non-finite log-joint)"));
+      throw_invalid(
+          who, "x", "contexts with positive probability under the model",
+          detail::str_cat("column ", bad_col, " has probability zero (or a non-finite log-joint)"));
   }
 
   static void refuse_non_finite(const char* who, const Matrix<Scalar>& m, const char* what) {
     const Index bad = count_non_finite(m);
     if (bad > 0)
-      throw_invalid(who, "x",
-                    detail::str_cat("finite ", what,
-                                    " values (emissions with full support, e.g. eta > 0)"),
-                    detail::str_cat(bad, " infinite entries of ", m.size(),
-                                    " (a deterministic emission makes some probabilities exactly 0)"));
+      throw_invalid(
+          who, "x",
+          detail::str_cat("finite ", what, " values (emissions with full support, e.g. eta > 0)"),
+          detail::str_cat(bad, " infinite entries of ", m.size(),
+                          " (a deterministic emission makes some probabilities exactly 0)"));
   }
 
   ConceptModel<Scalar> m_prior;
@@ -338,16 +342,16 @@ class ConceptWorld {
 
 /// \brief The paper's simulation world (paper.md §3.2), with the knobs the experiments sweep.
 struct PaperWorldParams {
-  Index m = 4;               ///< number of concepts, >= 1
-  Index cardinality = 2;     ///< values per concept, >= 2 (2 = binary, the paper's setting)
-  double er_k = 1.0;         ///< ER-k graph: k·m edges (capped at m(m−1)/2), >= 0
-  Index n_observed = -1;     ///< observed bits n of the permuted one-hot, 1..ℓ; −1 means ℓ
-  double eta = 0.05;         ///< bit-flip probability, [0, 0.5); 0 makes x deterministic given c
-  Index vocab = -1;          ///< next-token vocabulary, >= 2; −1 means ℓ + 1 (diversity needs ℓ+1)
-  double tau = 1.0;          ///< temperature of the random token logits, > 0
-  double cpt_low = 0.2;      ///< binary CPTs: p(c_k = 1 | pa) ~ U[cpt_low, cpt_high]
+  Index m = 4;            ///< number of concepts, >= 1
+  Index cardinality = 2;  ///< values per concept, >= 2 (2 = binary, the paper's setting)
+  double er_k = 1.0;      ///< ER-k graph: k·m edges (capped at m(m−1)/2), >= 0
+  Index n_observed = -1;  ///< observed bits n of the permuted one-hot, 1..ℓ; −1 means ℓ
+  double eta = 0.05;      ///< bit-flip probability, [0, 0.5); 0 makes x deterministic given c
+  Index vocab = -1;  ///< next-token vocabulary, >= 2; −1 means ℓ + 1 (diversity needs ℓ+1)
+  double tau = 1.0;  ///< temperature of the random token logits, > 0
+  double cpt_low = 0.2;  ///< binary CPTs: p(c_k = 1 | pa) ~ U[cpt_low, cpt_high]
   double cpt_high = 0.8;
-  double dirichlet_alpha = 1.0;  ///< categorical CPT columns ~ Dirichlet(α)
+  double dirichlet_alpha = 1.0;                 ///< categorical CPT columns ~ Dirichlet(α)
   Index max_joint_size = kDefaultMaxJointSize;  ///< refuse ℓ above this
 
   void check() const {
@@ -373,9 +377,9 @@ ConceptWorld<Scalar> make_paper_world(const PaperWorldParams& p, Rng& rng) {
   check_arg(l <= p.max_joint_size, "make_paper_world", "m",
             detail::str_cat("at most max_joint_size = ", p.max_joint_size, " configurations"),
             detail::str_cat("ℓ = ", l));
-  auto prior = ConceptModel<Scalar>::random(std::move(g), rng,
-                                            RandomCptParams{p.cpt_low, p.cpt_high, p.dirichlet_alpha},
-                                            p.max_joint_size);
+  auto prior = ConceptModel<Scalar>::random(
+      std::move(g), rng, RandomCptParams{p.cpt_low, p.cpt_high, p.dirichlet_alpha},
+      p.max_joint_size);
   const Index n = p.n_observed < 0 ? l : p.n_observed;
   check_arg(n <= l, "make_paper_world", "n_observed", detail::str_cat("at most ℓ = ", l), n);
   auto x = Emission<Scalar>::permuted_one_hot(l, n, p.eta, rng);
