@@ -22,7 +22,7 @@ namespace ergo::repro {
 struct Config {
   // ---- run
   std::uint64_t seed = 2026;    ///< base seed; setting s, repetition r uses derive_seed chains
-  int seeds = 5;                ///< repetitions per setting (world, data and network reseeded)
+  int seeds = 3;                ///< repetitions per setting (world, data and network reseeded)
   int threads = 2;              ///< Eigen/OpenMP threads
   std::string out = "results";  ///< output folder
   bool quick = false;           ///< reduced grid (CI smoke test, < 1 minute)
@@ -49,7 +49,7 @@ struct Config {
   bool ablation_low_dim = true;    ///< d = (ℓ − 1) / 4 < ℓ − 1: diversity violated
   bool ablation_tied = true;       ///< all unembedding rows tied to two values
   bool ablation_untrained = true;  ///< random-init network, no training
-  std::vector<double> noise_eta = {0.15, 0.3, 0.45};  ///< noise sweep (ε larger)
+  std::vector<double> noise_eta = {0.01, 0.15, 0.3};  ///< noise sweep (ε from small to large)
   // ---- statistics
   int permutations = 99;  ///< permutation-null draws per setting and seed
 };

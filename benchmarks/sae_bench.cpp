@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+// Speed of one SAE training step (forward, backward, decoder projection, clipping, Adam,
+// renormalisation), beside raw-Eigen baselines: the same dense ReLU step written directly in
+// Eigen, and the bare GEMM floor (the five products of a dense step).
+//
+// Reference shape (perf_limits.md §4): batch 4096, d = 512, 4096 latents, float32.
+// Arguments: {threads}. Counters: items_per_second = activations (rows) per second,
+// gflops = useful FLOP rate (10·B·d·m per dense step; 2·B·d·m + 8·B·k·d for sparse TopK).
+//
+//   ./sae_bench --benchmark_filter='Reference' --benchmark_repetitions=3
+//
+// Run on a quiet machine (see `uptime`); pair with research/perf/sae_torch.py for PyTorch.
+
+#include <ergo/sae.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+namespace {
+
+using ergo::Index;
+using ergo::Matrix;
+using ergo::Vector;
+namespace sae = ergo::sae;
+
+constexpr Index kB = 4096, kD = 512, kM = 4096, kK = 32;
+
+Matrix<float> make_batch(Index d, Index B, std::uint64_t seed) {
+  ergo::Rng rng(seed);
+  return rng.normal_matrix<float>(d, B);
+}
+
+void set_threads(const benchmark::State& state) {
+  ergo::set_num_threads(static_cast<int>(state.range(0)));
+}
+
+void report(benchmark::State& state, Index B, double flop_per_step) {
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * B);
+  state.counters["gflops"] = benchmark::Counter(
+      flop_per_step * static_cast<double>(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["threads"] = static_cast<double>(state.range(0));
+}
+
+// A full trainer step of the library (SaeTrainer::step on a prepared batch).
+void sae_step(benchmark::State& state, sae::Architecture arch, Index B, Index d, Index m, Index k) {
+  set_threads(state);
+  sae::SaeParams p;
+  p.architecture = arch;
+  p.d_in = d;
+  p.d_sae = m;
+  p.k = k;
+  sae::SparseAutoencoder<float> model(p, 1);
+  sae::SaeTrainParams tp;
+  tp.steps = 1000000;
+  tp.lr = 1e-4;
+  tp.aux_coefficient = 0.0;  // the PyTorch reference step has no AuxK
+  tp.sparsity_coefficient = 5.0;
+  tp.sparsity_warmup_fraction = 0.0;
+  tp.lr_warmup_fraction = 0.0;
+  sae::SaeTrainer<float> trainer(tp);
+  trainer.begin(model);
+  const Matrix<float> pool[2] = {make_batch(d, B, 1), make_batch(d, B, 2)};
+  for (int w = 0; w < 2; ++w) trainer.step(model, pool[w]);  // allocate and touch workspaces
+  Index i = 0;
+  for (auto _ : state) {
+    auto t = trainer.step(model, pool[(i++) & 1]);
+    benchmark::DoNotOptimize(t.total);
+  }
+  const bool sparse = arch == sae::Architecture::TopK || arch == sae::Architecture::BatchTopK;
+  const double Bd = static_cast<double>(B) * static_cast<double>(d);
+  const double flop = sparse ? Bd * (2.0 * static_cast<double>(m) + 8.0 * static_cast<double>(k))
+                             : 10.0 * Bd * static_cast<double>(m);
+  report(state, B, flop);
+}
+
+void BM_Reference_ReluL1(benchmark::State& s) { sae_step(s, sae::Architecture::ReluL1, kB, kD, kM, kK); }
+void BM_Reference_TopK32(benchmark::State& s) { sae_step(s, sae::Architecture::TopK, kB, kD, kM, kK); }
+void BM_Reference_BatchTopK32(benchmark::State& s) {
+  sae_step(s, sae::Architecture::BatchTopK, kB, kD, kM, kK);
+}
+void BM_Small_ReluL1(benchmark::State& s) { sae_step(s, sae::Architecture::ReluL1, 1024, 256, 2048, kK); }
+void BM_Small_TopK32(benchmark::State& s) { sae_step(s, sae::Architecture::TopK, 1024, 256, 2048, kK); }
+
+// Raw-Eigen baseline: the same dense ReLU-L1 step written directly (five GEMMs, Eigen
+// elementwise expressions, hand-rolled Adam), every buffer preallocated.
+void BM_Reference_RawEigenRelu(benchmark::State& state) {
+  set_threads(state);
+  const Index B = kB, d = kD, m = kM;
+  ergo::Rng rng(1);
+  Matrix<float> Wd = rng.normal_matrix<float>(d, m);
+  Wd.colwise().normalize();
+  Matrix<float> We = Wd.transpose();
+  Vector<float> be = Vector<float>::Zero(m), bd = Vector<float>::Zero(d);
+  Matrix<float> gWe(m, d), gWd(d, m), U(d, B), Z(m, B), dZ(m, B), Xh(d, B), dXh(d, B);
+  Vector<float> gbe(m), gbd(d);
+  Matrix<float> mWe = Matrix<float>::Zero(m, d), vWe = mWe, mWd = Matrix<float>::Zero(d, m), vWd = mWd;
+  const Matrix<float> pool[2] = {make_batch(d, B, 1), make_batch(d, B, 2)};
+  const float lam = 5.0f / static_cast<float>(B), lr = 1e-4f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+  int t = 0;
+  auto adam = [&](auto& w, auto& g, auto& mm, auto& vv) {
+    mm = b1 * mm + (1 - b1) * g;
+    vv = b2 * vv + (1 - b2) * g.cwiseAbs2();
+    const float c1 = 1 - std::pow(b1, static_cast<float>(t)), c2 = 1 - std::pow(b2, static_cast<float>(t));
+    w.array() -= (lr / c1) * mm.array() / ((vv.array() / c2).sqrt() + eps);
+  };
+  auto step = [&](const Matrix<float>& X) {
+    ++t;
+    U = X.colwise() - bd;
+    Z.noalias() = We * U;
+    Z = (Z.colwise() + be).cwiseMax(0.0f);
+    Xh.noalias() = Wd * Z;
+    Xh.colwise() += bd;
+    dXh = (2.0f / static_cast<float>(B)) * (Xh - X);
+    gWd.noalias() = dXh * Z.transpose();
+    gbd = dXh.rowwise().sum();
+    dZ.noalias() = Wd.transpose() * dXh;
+    dZ = (Z.array() > 0).select(dZ.array() + lam, 0.0f);
+    gWe.noalias() = dZ * U.transpose();
+    gbe = dZ.rowwise().sum();
+    gbd.noalias() -= We.transpose() * gbe;
+    for (Index i = 0; i < m; ++i) gWd.col(i) -= gWd.col(i).dot(Wd.col(i)) * Wd.col(i);
+    adam(We, gWe, mWe, vWe);
+    adam(Wd, gWd, mWd, vWd);
+    be -= lr * gbe;
+    bd -= lr * gbd;
+    Wd.colwise().normalize();
+  };
+  for (int w = 0; w < 2; ++w) step(pool[w]);
+  Index i = 0;
+  for (auto _ : state) {
+    step(pool[(i++) & 1]);
+    benchmark::DoNotOptimize(Wd.data());
+  }
+  report(state, B, 10.0 * static_cast<double>(B * d * m));
+}
+
+// The GEMM floor: only the five products of a dense step (10·B·d·m FLOP).
+void BM_Reference_GemmFloor(benchmark::State& state) {
+  set_threads(state);
+  const Index B = kB, d = kD, m = kM;
+  ergo::Rng rng(1);
+  const Matrix<float> We = rng.normal_matrix<float>(m, d), Wd = rng.normal_matrix<float>(d, m);
+  const Matrix<float> X = make_batch(d, B, 1);
+  Matrix<float> Z(m, B), dZ(m, B), Xh(d, B), gWe(m, d), gWd(d, m);
+  auto run = [&]() {
+    Z.noalias() = We * X;
+    Xh.noalias() = Wd * Z;
+    gWd.noalias() = Xh * Z.transpose();
+    dZ.noalias() = Wd.transpose() * Xh;
+    gWe.noalias() = dZ * X.transpose();
+  };
+  run();
+  for (auto _ : state) {
+    run();
+    benchmark::DoNotOptimize(gWe.data());
+  }
+  report(state, B, 10.0 * static_cast<double>(B * d * m));
+}
+
+// Encoder GEMM alone: the floor of a sparse TopK step (2·B·d·m FLOP).
+void BM_Reference_EncoderGemm(benchmark::State& state) {
+  set_threads(state);
+  ergo::Rng rng(1);
+  const Matrix<float> We = rng.normal_matrix<float>(kM, kD);
+  const Matrix<float> X = make_batch(kD, kB, 1);
+  Matrix<float> H(kM, kB);
+  H.noalias() = We * X;
+  for (auto _ : state) {
+    H.noalias() = We * X;
+    benchmark::DoNotOptimize(H.data());
+  }
+  report(state, kB, 2.0 * static_cast<double>(kB * kD * kM));
+}
+
+#define ERGO_SAE_BENCH(fn) \
+  BENCHMARK(fn)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0)
+
+ERGO_SAE_BENCH(BM_Reference_GemmFloor);
+ERGO_SAE_BENCH(BM_Reference_RawEigenRelu);
+ERGO_SAE_BENCH(BM_Reference_ReluL1);
+ERGO_SAE_BENCH(BM_Reference_EncoderGemm);
+ERGO_SAE_BENCH(BM_Reference_TopK32);
+ERGO_SAE_BENCH(BM_Reference_BatchTopK32);
+ERGO_SAE_BENCH(BM_Small_ReluL1);
+ERGO_SAE_BENCH(BM_Small_TopK32);
+
+}  // namespace

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+// ergo-sae: train, evaluate and convert sparse autoencoders on activation files written by
+// NumPy / PyTorch (.npy, .safetensors), with SAELens-compatible output.
+//
+//   ergo_sae train   --data acts_*.npy --arch topk --k 32 --d-sae 4096 --steps 20000 --out runs/a
+//   ergo_sae train   ... --out runs/a --resume          # continue from
+//   runs/a/checkpoint.safetensors ergo_sae eval    --sae runs/a --data val.npy --labels labels.npy
+//   --json eval.json ergo_sae encode  --sae runs/a --data acts.npy --out codes.npy   # [N, d_sae]
+//   codes ergo_sae convert --in sparsify_folder --out saelens_folder
+//
+// Exit codes: 0 success, 1 bad input or I/O error, 2 numerical trouble, 3 stopped (resumable).
+
+#include "tools/sae_commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  using namespace ergo;
+  CLI::App app{"ergo-sae: sparse autoencoders on activation files (.npy / .safetensors)"};
+  app.require_subcommand(1);
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet, "no progress bar");
+
+  tools::TrainOptions t;
+  auto* train = app.add_subcommand("train", "train an SAE on activation files");
+  train->add_option("--data", t.data, "activation files, each [n, d] (.npy or .safetensors)")
+      ->required();
+  train->add_option("--tensor", t.tensor, "tensor name inside .safetensors files");
+  train->add_option("--out", t.out, "output folder")->required();
+  train
+      ->add_option("--arch", t.architecture,
+                   "relu_l1, topk, batchtopk, jumprelu, p_anneal, structured, unmixer")
+      ->capture_default_str();
+  train->add_option("--d-sae", t.d_sae, "number of latents (default: expansion x d_in)");
+  train->add_option("--expansion", t.expansion, "d_sae / d_in when --d-sae is not given")
+      ->capture_default_str();
+  train->add_option("--k", t.k, "active latents (topk, batchtopk)")->capture_default_str();
+  train->add_option("--steps", t.steps, "optimisation steps")->capture_default_str();
+  train->add_option("--batch", t.batch_size, "samples per step")->capture_default_str();
+  train->add_option("--lr", t.lr, "Adam learning rate")->capture_default_str();
+  train->add_option("--sparsity", t.sparsity, "sparsity coefficient (default: per architecture)");
+  train->add_option("--aux", t.aux, "AuxK weight (topk, batchtopk)")->capture_default_str();
+  train->add_flag("!--no-normalize", t.normalize_input, "do not scale inputs to E|x| = sqrt(d)");
+  train->add_option("--buffer", t.buffer_size, "shuffling pool size in samples")
+      ->capture_default_str();
+  train->add_option("--chunk", t.chunk_size, "consecutive samples read per chunk")
+      ->capture_default_str();
+  train
+      ->add_option("--val-fraction", t.validation_fraction, "held-out fraction (tail of each file)")
+      ->capture_default_str();
+  train
+      ->add_option("--val-samples", t.validation_samples, "validation samples evaluated at the end")
+      ->capture_default_str();
+  train->add_option("--seed", t.seed, "seed of everything random")->capture_default_str();
+  train->add_option("--log-every", t.log_every, "steps between progress reports")
+      ->capture_default_str();
+  train
+      ->add_option("--checkpoint-every", t.checkpoint_every,
+                   "steps between checkpoints (0: end only)")
+      ->capture_default_str();
+  train->add_flag("--resume", t.resume, "continue from <out>/checkpoint.safetensors");
+  train->add_option("--stop-after", t.stop_after, "stop after this many steps (checkpoint saved)");
+  train->add_option("--dtype", t.dtype,
+                    "SAELens weight dtype: float32, float16, bfloat16, float64");
+  train->add_option("--threads", t.threads, "threads (0: default)");
+
+  tools::EvalOptions e;
+  auto* eval = app.add_subcommand("eval", "evaluate an SAE (metrics, concept alignment)");
+  eval->add_option("--sae", e.sae,
+                   "SAE folder or file (ergo, SAELens, sparsify, dictionary_learning)")
+      ->required();
+  eval->add_option("--data", e.data, "activation files, samples in file order")->required();
+  eval->add_option("--tensor", e.tensor, "tensor name inside .safetensors files");
+  eval->add_option("--max-samples", e.max_samples, "samples evaluated")->capture_default_str();
+  eval->add_option("--labels", e.labels, "labels [N] or [N, K] aligned with the data");
+  eval->add_option("--probs", e.probs, "probabilities p(c_k=1|x) [N, K] aligned with the data");
+  eval->add_option("--true-dictionary", e.true_dictionary,
+                   "planted atoms [n, d] -> dictionary MCC");
+  eval->add_option("--true-codes", e.true_codes, "planted codes [N, n] -> code MCC");
+  eval->add_option("--align-samples", e.align_samples, "samples for alignment / code MCC")
+      ->capture_default_str();
+  eval->add_option("--k", e.k, "k for a TopK file that does not store it");
+  eval->add_flag("!--no-probe", e.probe, "skip the supervised probe upper bound");
+  eval->add_option("--json", e.json_out, "write the result as JSON here");
+
+  tools::EncodeOptions n;
+  auto* enc = app.add_subcommand("encode", "write the codes of activation files ([N, d_sae])");
+  enc->add_option("--sae", n.sae, "SAE folder or file")->required();
+  enc->add_option("--data", n.data, "activation files, samples in file order")->required();
+  enc->add_option("--tensor", n.tensor, "tensor name inside .safetensors files");
+  enc->add_option("--out", n.out, "codes file (.npy or .safetensors)")->required();
+  enc->add_option("--max-samples", n.max_samples, "samples encoded (default: all)");
+  enc->add_option("--k", n.k, "k for a TopK file that does not store it");
+  enc->add_option("--dtype", n.dtype, "stored dtype: float32, float64, float16")
+      ->capture_default_str();
+
+  tools::ConvertOptions c;
+  auto* conv = app.add_subcommand("convert", "convert an SAE between layouts");
+  conv->add_option("--in", c.in,
+                   "SAE folder or file (ergo, SAELens, sparsify, dictionary_learning)")
+      ->required();
+  conv->add_option("--out", c.out, "output folder (or .safetensors file with --to ergo)")
+      ->required();
+  conv->add_option("--to", c.to, "saelens, ergo or both")->capture_default_str();
+  conv->add_option("--dtype", c.dtype, "SAELens weight dtype");
+  conv->add_option("--k", c.k, "k for a TopK input that does not store it");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*train) {
+      ProgressBar bar(std::cerr);
+      const tools::TrainResult r = tools::run_train(t, quiet ? nullptr : &bar);
+      std::cout << (r.resumed ? "resumed; " : "") << "steps " << r.steps << ": "
+                << to_string(r.outcome.status)
+                << (r.outcome.message.empty() ? "" : " — " + r.outcome.message) << "\n";
+      if (r.outcome.ok())
+        std::cout << "wrote " << t.out << " (report.json, ergo_sae.safetensors"
+                  << (r.report.value("saelens_export", false)
+                          ? ", cfg.json + sae_weights.safetensors"
+                          : "")
+                  << ")\n";
+      return r.outcome.status == Status::Success ? 0 : r.outcome.status == Status::Stopped ? 3 : 2;
+    }
+    if (*eval) {
+      const nlohmann::json j = tools::run_eval(e);
+      std::cout << j.dump(2) << "\n";
+      return 0;
+    }
+    if (*enc) {
+      std::cout << "encoded " << tools::run_encode(n) << " samples into " << n.out << "\n";
+      return 0;
+    }
+    if (*conv) {
+      std::cout << tools::run_convert(c) << "\n";
+      return 0;
+    }
+  } catch (const std::exception& ex) {
+    std::cerr << "ergo-sae: " << ex.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file identify.hpp
+/// \brief ergo::identify — does a representation F (d × N) determine targets T (k × N) up to an
+/// invertible affine map? Target transforms of log-posteriors, ridge fits with cross-validated
+/// penalties, CCA, correlations and MCC with an optimal rectangular assignment, resampling
+/// (grouped splits, permutation nulls, bootstrap), the IdentifiabilityReport with its verdict
+/// and JSON/CSV output, logistic probes (LBFGS++), and the counterfactual A_s W_s test.
+///
+/// Samples are columns throughout. Statistics are computed in double; inputs may be float.
+/// See docs/identify.md.
+
+#include "core.hpp"
+#include "identify/assignment.hpp"
+#include "identify/cca.hpp"
+#include "identify/concept_directions.hpp"
+#include "identify/correlation.hpp"
+#include "identify/probe.hpp"
+#include "identify/report.hpp"
+#include "identify/resampling.hpp"
+#include "identify/ridge.hpp"
+#include "identify/targets.hpp"

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file sparse_codes.hpp
+/// \brief Compressed sparse codes (per-sample lists of active latents) and the selection kernels
+/// of the TopK and BatchTopK SAEs: per-column top-k, batch-wide k·B selection through a radix
+/// select on the float bit patterns, and the per-latent transposed view used by the sparse
+/// backward pass. Private to the sae module.
+
+#include "../../core/parallel.hpp"
+#include "../../core/types.hpp"
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+namespace ergo::sae::detail {
+
+/// \brief Sparse codes of a batch, compressed by sample (CSC over the m × B code matrix), plus
+/// the transposed by-latent index used to accumulate gradients without write conflicts.
+///
+/// Entry e of sample b (start[b] <= e < start[b+1]) is latent index[e] with post-activation
+/// value[e] (>= 0; an entry may be 0 when TopK selected a non-positive pre-activation) and
+/// pre-activation pre[e]. grad[e] receives ∂L/∂h at that entry during the backward pass.
+template <class Scalar>
+struct SparseCodes {
+  std::vector<Index> start;          ///< B + 1 offsets
+  std::vector<std::int32_t> index;   ///< latent of each entry
+  std::vector<Scalar> value;         ///< post-activation value
+  std::vector<Scalar> grad;          ///< ∂L/∂z, then ∂L/∂h, per entry
+  // by-latent view (built by build_latent_view)
+  std::vector<Index> lat_start;      ///< m + 1 offsets
+  std::vector<std::int32_t> lat_sample;  ///< sample b of each by-latent entry
+  std::vector<Index> lat_entry;      ///< position e of the entry in the by-sample arrays
+  std::vector<Index> lat_fill;       ///< scratch (m)
+
+  /// Reserves room for `capacity` entries over `batch` samples and `m` latents (no shrinking).
+  void reserve(Index batch, Index m, Index capacity) {
+    start.resize(static_cast<size_t>(batch + 1));
+    if (index.size() < static_cast<size_t>(capacity)) {
+      index.resize(static_cast<size_t>(capacity));
+      value.resize(static_cast<size_t>(capacity));
+      grad.resize(static_cast<size_t>(capacity));
+      lat_sample.resize(static_cast<size_t>(capacity));
+      lat_entry.resize(static_cast<size_t>(capacity));
+    }
+    lat_start.resize(static_cast<size_t>(m + 1));
+    lat_fill.resize(static_cast<size_t>(m));
+  }
+  Index batch() const { return static_cast<Index>(start.size()) - 1; }
+  Index nnz() const { return start.empty() ? 0 : start.back(); }
+
+  /// Builds lat_start / lat_sample / lat_entry from the by-sample lists (counting sort, O(nnz)).
+  void build_latent_view(Index m) {
+    std::fill(lat_start.begin(), lat_start.end(), Index(0));
+    const Index n = nnz();
+    for (Index e = 0; e < n; ++e) ++lat_start[static_cast<size_t>(index[static_cast<size_t>(e)]) + 1];
+    for (Index i = 0; i < m; ++i)
+      lat_start[static_cast<size_t>(i + 1)] += lat_start[static_cast<size_t>(i)];
+    std::copy(lat_start.begin(), lat_start.end() - 1, lat_fill.begin());
+    const Index B = batch();
+    for (Index b = 0; b < B; ++b)
+      for (Index e = start[static_cast<size_t>(b)]; e < start[static_cast<size_t>(b + 1)]; ++e) {
+        const size_t pos = static_cast<size_t>(lat_fill[static_cast<size_t>(index[static_cast<size_t>(e)])]++);
+        lat_sample[pos] = static_cast<std::int32_t>(b);
+        lat_entry[pos] = e;
+      }
+  }
+};
+
+/// \brief Per-column top-k of `h` (length m): writes the k largest entries' indices (ties: lower
+/// index first) into idx and their values into val, ordered by increasing latent index.
+///
+/// Branch-light selection: (1) maxima of blocks of 16 entries (vectorised); (2) a threshold t
+/// with at least k (and, when bisection gets there, at most 1.25 k) block maxima >= t, found by
+/// bisection on vectorised counts (t is a lower bound of the k-th largest entry, since k
+/// distinct blocks each hold an entry >= t); (3) the entries >= t, from the
+/// blocks whose maximum reaches t (typically ~1.5k candidates), collected in index order;
+/// (4) the k-th best candidate (value descending, index ascending) by nth_element on a copy, and
+/// an in-order filter. O(m) with a small constant; when k exceeds half the number of blocks all
+/// m entries are candidates.
+template <class Scalar>
+void top_k_column(const Scalar* h, Index m, Index k, std::int32_t* idx, Scalar* val) {
+  struct Cand {
+    Scalar v;
+    std::int32_t i;
+  };
+  auto better = [](const Cand& a, const Cand& b) { return a.v > b.v || (a.v == b.v && a.i < b.i); };
+  thread_local std::vector<Cand> cand, work;
+  thread_local std::vector<Scalar> bmax;
+  constexpr Index kBlock = 16;
+  const Index nfull = m / kBlock;
+  const Index nblocks = nfull + (m % kBlock != 0 ? 1 : 0);
+  cand.clear();
+  if (k > nblocks / 2) {
+    for (Index i = 0; i < m; ++i) cand.push_back({h[i], static_cast<std::int32_t>(i)});
+  } else {
+    bmax.resize(static_cast<size_t>(nblocks));
+    for (Index b = 0; b < nfull; ++b) {
+      // a balanced tree of maxima: short dependency chains (a linear scan is latency-bound)
+      const Scalar* p = h + b * kBlock;
+      Scalar a[8];
+      for (int j = 0; j < 8; ++j) a[j] = std::max(p[j], p[j + 8]);
+      for (int j = 0; j < 4; ++j) a[j] = std::max(a[j], a[j + 4]);
+      bmax[static_cast<size_t>(b)] = std::max(std::max(a[0], a[2]), std::max(a[1], a[3]));
+    }
+    if (nfull < nblocks) {
+      Scalar t = h[nfull * kBlock];
+      for (Index i = nfull * kBlock; i < m; ++i) t = std::max(t, h[i]);
+      bmax[static_cast<size_t>(nfull)] = t;
+    }
+    const Scalar* bm = bmax.data();
+    Scalar lo = *std::min_element(bm, bm + nblocks), hi = *std::max_element(bm, bm + nblocks);
+    // invariant: at least k block maxima are >= lo; stop once at most ~1.25 k are
+    for (int it = 0; it < 24 && lo < hi; ++it) {
+      const Scalar mid = lo + (hi - lo) / Scalar(2);
+      if (!(mid > lo)) break;
+      Index c = 0;
+      for (Index b = 0; b < nblocks; ++b) c += bm[b] >= mid ? 1 : 0;  // vectorised count
+      if (c >= k) {
+        lo = mid;
+        if (4 * c <= 5 * k) break;
+      } else {
+        hi = mid;
+      }
+    }
+    for (Index b = 0; b < nblocks; ++b) {
+      if (bmax[static_cast<size_t>(b)] < lo) continue;
+      const Index e = std::min(m, (b + 1) * kBlock);
+      for (Index i = b * kBlock; i < e; ++i)
+        if (h[i] >= lo) cand.push_back({h[i], static_cast<std::int32_t>(i)});
+    }
+  }
+  // cand is in increasing index order; keep its k best in that order
+  Index out = 0;
+  if (static_cast<Index>(cand.size()) > k) {
+    work.assign(cand.begin(), cand.end());
+    std::nth_element(work.begin(), work.begin() + (k - 1), work.end(), better);
+    const Cand pivot = work[static_cast<size_t>(k - 1)];
+    for (const Cand& c : cand)
+      if (!better(pivot, c)) {  // c is at least as good as the k-th best
+        idx[out] = c.i;
+        val[out] = c.v;
+        ++out;
+      }
+  } else {
+    for (const Cand& c : cand) {
+      idx[out] = c.i;
+      val[out] = c.v;
+      ++out;
+    }
+  }
+}
+
+/// Unsigned integer with the bit width of Scalar (order-preserving key for positive floats).
+template <class Scalar>
+using KeyOf = std::conditional_t<sizeof(Scalar) == 4, std::uint32_t, std::uint64_t>;
+
+template <class Scalar>
+inline KeyOf<Scalar> float_key(Scalar x) {
+  KeyOf<Scalar> k;
+  std::memcpy(&k, &x, sizeof(Scalar));
+  return k;
+}
+template <class Scalar>
+inline Scalar key_float(KeyOf<Scalar> k) {
+  Scalar x;
+  std::memcpy(&x, &k, sizeof(Scalar));
+  return x;
+}
+
+/// \brief The `kk`-th largest strictly positive entry of data[0..n) (kk >= 1), by radix select
+/// over the IEEE bit patterns (monotone for positive values), 11 bits per pass (3 passes for
+/// float, 6 for double). Returns 0 when fewer than kk entries are positive. `hist` is scratch.
+template <class Scalar>
+Scalar kth_largest_positive(const Scalar* data, Index n, Index kk, std::vector<Index>& hist) {
+  using Key = KeyOf<Scalar>;
+  constexpr int kBits = static_cast<int>(sizeof(Key) * 8);
+  constexpr int kDigit = 11;
+  constexpr Index kBins = Index(1) << kDigit;
+  const int nt = n > 65536 ? Eigen::nbThreads() : 1;
+  hist.resize(static_cast<size_t>(kBins * nt));
+  Key prefix = 0, mask = 0;
+  Index remaining = kk;
+  for (int top = kBits; top > 0; top -= kDigit) {
+    const int width = top >= kDigit ? kDigit : top;
+    const int shift = top - width;
+    const Key dmask = static_cast<Key>((Key(1) << width) - 1);
+    std::fill(hist.begin(), hist.end(), Index(0));
+    ERGO_OMP(omp parallel num_threads(nt) if (nt > 1)) {
+      int t = 0;
+#ifdef _OPENMP
+      t = omp_get_thread_num();
+#endif
+      Index* hst = hist.data() + static_cast<size_t>(t) * static_cast<size_t>(kBins);
+      ERGO_OMP(omp for schedule(static))
+      for (Index i = 0; i < n; ++i) {
+        const Scalar x = data[i];
+        if (!(x > Scalar(0))) continue;
+        const Key key = float_key(x);
+        if ((key & mask) != prefix) continue;
+        ++hst[static_cast<Index>((key >> shift) & dmask)];
+      }
+    }
+    for (int t = 1; t < nt; ++t)
+      for (Index b = 0; b < kBins; ++b)
+        hist[static_cast<size_t>(b)] += hist[static_cast<size_t>(t * kBins + b)];
+    Index bin = static_cast<Index>(dmask), cum = 0;
+    for (; bin >= 0; --bin) {
+      const Index c = hist[static_cast<size_t>(bin)];
+      if (cum + c >= remaining) break;
+      cum += c;
+    }
+    if (bin < 0) return Scalar(0);  // fewer than kk positive entries
+    remaining -= cum;
+    prefix |= static_cast<Key>(static_cast<Key>(bin) << shift);
+    mask |= static_cast<Key>(dmask << shift);
+  }
+  return key_float<Scalar>(prefix);
+}
+
+}  // namespace ergo::sae::detail

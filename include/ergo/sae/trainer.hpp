@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file trainer.hpp
+/// \brief SaeTrainer: Adam with learning-rate warm-up and decay, sparsity-coefficient warm-up,
+/// global gradient clipping, unit-norm decoder (projected gradient + renormalisation), decoder
+/// bias at the geometric median, AuxK with dead-latent tracking in samples, p-annealing, the
+/// BatchTopK threshold estimate, input scaling to E‖x‖ = √d folded back into the weights,
+/// callbacks, and a NumericalIssue status with a hint on a non-finite loss.
+
+#include "../core/callback.hpp"
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/random.hpp"
+#include "../core/status.hpp"
+#include "../core/types.hpp"
+#include "../nn/optimizer.hpp"
+#include "../nn/parameter.hpp"
+#include "../nn/schedule.hpp"
+#include "detail/numerics.hpp"
+#include "params.hpp"
+#include "sparse_autoencoder.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ergo::sae {
+
+/// \brief Default sparsity coefficient λ of each architecture, for inputs scaled to
+/// E‖x‖ = √d (SaeTrainParams::normalize_input) and a unit-norm decoder.
+///
+/// ReluL1 3 (L1), JumpReLU 1 (per active latent: the L0 penalty), PAnneal 3 (initial λ of the
+/// L_p^p penalty), Structured 3 (λ of its sparse branch), Unmixer 0.3 (on Σ|g(ẑ)|); TopK and
+/// BatchTopK 0 (sparsity is fixed by k). Chosen on the planted-dictionary data of
+/// examples/sae_concepts.cpp (d = 64, true L0 = 8), where they give L0 between 8 and 15; sweep λ
+/// to hit a target L0 on other data.
+inline double default_sparsity_coefficient(Architecture a) {
+  switch (a) {
+    case Architecture::ReluL1: return 3.0;
+    case Architecture::JumpReLU: return 1.0;
+    case Architecture::PAnneal: return 3.0;
+    case Architecture::Structured: return 3.0;
+    case Architecture::Unmixer: return 0.3;
+    default: return 0.0;
+  }
+}
+
+/// \brief Training hyper-parameters (defaults follow the SAE libraries surveyed in
+/// research/sae_anchors.md; see docs/sae.md for the table).
+struct SaeTrainParams {
+  Index steps = 2000;        ///< optimisation steps (> 0)
+  Index batch_size = 4096;   ///< samples per step (> 0; the data must have at least this many)
+  double lr = 2e-4;          ///< base Adam learning rate (> 0)
+  double beta1 = 0.9;        ///< Adam β1, [0, 1)
+  double beta2 = 0.999;      ///< Adam β2, [0, 1)
+  double adam_eps = 1e-8;    ///< Adam ε (> 0)
+  double lr_warmup_fraction = 0.01;      ///< linear lr warm-up over this fraction of steps, [0, 1]
+  nn::Decay lr_decay = nn::Decay::Linear;  ///< decay after decay start (Constant, Linear, Cosine)
+  double lr_decay_start_fraction = 0.8;  ///< decay runs over the last 20 % of steps, [0, 1)
+  double lr_min_ratio = 0.0;             ///< final lr / base lr, [0, 1]
+  /// λ of the sparsity penalty; negative means default_sparsity_coefficient(architecture).
+  double sparsity_coefficient = -1.0;
+  double sparsity_warmup_fraction = 0.05;  ///< λ ramps linearly from 0 over this fraction, [0, 1]
+  double grad_clip = 1.0;    ///< global gradient-norm clip (<= 0 disables)
+  /// AuxK weight α (TopK / BatchTopK; 0 disables). Default 1/32 (OpenAI, dictionary_learning).
+  double aux_coefficient = 1.0 / 32.0;
+  Index aux_k = -1;          ///< AuxK k_aux; -1 means d_in / 2 (at least 1)
+  /// A latent is dead when it has not fired for this many samples (counted in samples, not
+  /// steps). Default 10,000,000 (OpenAI, dictionary_learning, sparsify).
+  Index dead_window_samples = 10000000;
+  double threshold_ema = 0.01;  ///< BatchTopK: θ ← (1−a)θ + a·min positive code, (0, 1]
+  double p_start = 1.0;         ///< PAnneal / Structured: initial p, (0, 1]
+  double p_end = 0.2;           ///< final p, (0, p_start]; 0.2 avoids the degenerate p = 0
+  double anneal_start_fraction = 0.5;  ///< p starts changing at this fraction of steps, [0, 1)
+  Index p_updates = 10;         ///< number of p switches (>= 1), equally spaced to the end
+  Index p_rescale_window = 10;  ///< batches averaged to rescale λ at a switch (>= 1)
+  /// Structured: γ of (γ/√B)‖R‖_* (>= 0). Dividing by √B (not B) makes the term independent of
+  /// the batch size, since ‖R‖_* grows like √B for a fixed per-sample code distribution, and puts
+  /// γ on the scale of a per-sample L1 weight. Default 10 (≈ 3λ): with γ ≲ λ the dense branch
+  /// alone reconstructs the input and the sparse branch dies (examples/sae_concepts.cpp).
+  double nuclear_coefficient = 10.0;
+  bool normalize_input = true;  ///< scale inputs so that E‖x‖ = √d, fold s into the weights after
+  Index normalization_samples = 100000;  ///< samples used to estimate s (> 0)
+  bool init_decoder_bias = true;  ///< b_dec ← geometric median of a sample (else keep b_dec)
+  Index geometric_median_samples = 4096;   ///< sample size for the median (> 0)
+  Index geometric_median_iterations = 100;  ///< Weiszfeld iterations (> 0)
+  std::uint64_t seed = 0;  ///< data order and subsets (the SAE's init has its own seed)
+  int threads = 0;         ///< threads for Eigen and ergo loops during fit (0 = leave as set)
+  Index log_every = 100;   ///< steps between callback events and history rows (> 0)
+
+  void check() const {
+    const char* who = "SaeTrainParams::check";
+    check_arg(steps > 0, who, "steps", "> 0", steps);
+    check_arg(batch_size > 0, who, "batch_size", "> 0", batch_size);
+    check_positive(who, "lr", lr);
+    check_arg(beta1 >= 0 && beta1 < 1, who, "beta1", "a value in [0, 1)", beta1);
+    check_arg(beta2 >= 0 && beta2 < 1, who, "beta2", "a value in [0, 1)", beta2);
+    check_positive(who, "adam_eps", adam_eps);
+    check_range(who, "lr_warmup_fraction", lr_warmup_fraction, 0.0, 1.0);
+    check_arg(lr_decay_start_fraction >= 0 && lr_decay_start_fraction < 1, who,
+              "lr_decay_start_fraction", "a value in [0, 1)", lr_decay_start_fraction);
+    check_range(who, "lr_min_ratio", lr_min_ratio, 0.0, 1.0);
+    check_range(who, "sparsity_warmup_fraction", sparsity_warmup_fraction, 0.0, 1.0);
+    check_arg(aux_coefficient >= 0, who, "aux_coefficient", ">= 0", aux_coefficient);
+    check_arg(aux_k == -1 || aux_k > 0, who, "aux_k", "-1 or > 0", aux_k);
+    check_arg(dead_window_samples > 0, who, "dead_window_samples", "> 0", dead_window_samples);
+    check_arg(threshold_ema > 0 && threshold_ema <= 1, who, "threshold_ema", "a value in (0, 1]",
+              threshold_ema);
+    check_arg(p_start > 0 && p_start <= 1, who, "p_start", "a value in (0, 1]", p_start);
+    check_arg(p_end > 0 && p_end <= p_start, who, "p_end", "a value in (0, p_start]", p_end);
+    check_arg(anneal_start_fraction >= 0 && anneal_start_fraction < 1, who,
+              "anneal_start_fraction", "a value in [0, 1)", anneal_start_fraction);
+    check_arg(p_updates >= 1, who, "p_updates", ">= 1", p_updates);
+    check_arg(p_rescale_window >= 1, who, "p_rescale_window", ">= 1", p_rescale_window);
+    check_arg(nuclear_coefficient >= 0, who, "nuclear_coefficient", ">= 0", nuclear_coefficient);
+    check_arg(normalization_samples > 0, who, "normalization_samples", "> 0",
+              normalization_samples);
+    check_arg(geometric_median_samples > 0, who, "geometric_median_samples", "> 0",
+              geometric_median_samples);
+    check_arg(geometric_median_iterations > 0, who, "geometric_median_iterations", "> 0",
+              geometric_median_iterations);
+    check_arg(threads >= 0, who, "threads", ">= 0", threads);
+    check_arg(log_every > 0, who, "log_every", "> 0", log_every);
+  }
+};
+
+/// \brief One row of the training history (every log_every steps and at the end).
+struct SaeLogRow {
+  Index step = 0;
+  double loss = 0, reconstruction = 0, sparsity = 0, aux = 0, nuclear = 0;
+  double fvu = 0;            ///< batch FVU = reconstruction / batch variance about the batch mean
+  double l0 = 0;             ///< mean active latents per sample
+  double dead_fraction = 0;  ///< latents silent for dead_window_samples samples
+  double lr = 0, sparsity_coefficient = 0, p = 1;
+};
+
+/// \brief What fit() did.
+struct SaeTrainReport {
+  Outcome outcome;                  ///< Success, Stopped (callback) or NumericalIssue (+ hint)
+  Index steps = 0;                  ///< steps completed
+  Index samples_seen = 0;           ///< steps · batch size
+  double seconds = 0.0;             ///< wall time of the training loop
+  double samples_per_second = 0.0;  ///< throughput of the training loop
+  double normalization_factor = 1.0;  ///< s (inputs were scaled by s; already folded)
+  LossTerms last;                   ///< loss terms of the last step
+  double dead_fraction = 0.0;       ///< at the end
+  double sparsity_coefficient = 0;  ///< final λ (after p-annealing rescales)
+  double p = 1.0;                   ///< final p
+  std::vector<SaeLogRow> history;
+};
+
+/// \brief Trains a SparseAutoencoder with Adam and the SAE training tricks.
+///
+/// \code
+/// ergo::sae::SaeTrainParams tp;
+/// tp.steps = 3000; tp.batch_size = 1024; tp.lr = 1e-3;
+/// ergo::ProgressBar bar(std::cerr);
+/// auto report = ergo::sae::SaeTrainer<float>(tp).fit(sae, X, &bar);   // X: d × N
+/// if (!report.outcome.ok()) std::cerr << report.outcome.message << "\n";
+/// \endcode
+///
+/// Each step: λ_t = λ·min(1, (t+1)/T_λ); loss and gradient (SparseAutoencoder::forward_backward);
+/// stop on a non-finite loss or gradient; remove the decoder-gradient component parallel to
+/// each decoder column; clip the global gradient norm; Adam step with lr(t) from nn::LrSchedule;
+/// renormalise the decoder columns (and clamp JumpReLU thresholds at 0); update the
+/// samples-since-fired counters, the BatchTopK threshold EMA and the p-annealing schedule.
+template <class Scalar_>
+class SaeTrainer {
+ public:
+  using Scalar = Scalar_;
+  /// A source of training batches: fills its argument (d × B) with the next raw batch.
+  using BatchSource = std::function<void(Eigen::Ref<Matrix<Scalar>>)>;
+
+  explicit SaeTrainer(SaeTrainParams params = {}) : m_p(params) { m_p.check(); }
+  const SaeTrainParams& params() const { return m_p; }
+
+  /// \brief Trains on the columns of `data` (d × N, N >= batch_size), reshuffled every epoch.
+  SaeTrainReport fit(SparseAutoencoder<Scalar>& sae, const Eigen::Ref<const Matrix<Scalar>>& data,
+                     Callback* cb = nullptr) {
+    const char* who = "SaeTrainer::fit";
+    check_shape(who, "data", data, sae.d_in(), -1);
+    check_arg(data.cols() >= m_p.batch_size, who, "data",
+              ergo::detail::str_cat("at least batch_size = ", m_p.batch_size, " columns"), data.cols());
+    check_finite(who, "data", data);
+    ThreadGuard tg(m_p.threads);
+    Rng rng(derive_seed(m_p.seed, 1));
+    const Index N = data.cols(), d = sae.d_in();
+    // input scale and b_dec initialisation from random subsets
+    double s = 1.0;
+    if (m_p.normalize_input) {
+      const IndexVector perm = rng.permutation(N);
+      const Index n = std::min(N, m_p.normalization_samples);
+      double norm_sum = 0.0;
+      for (Index j = 0; j < n; ++j) norm_sum += static_cast<double>(data.col(perm(j)).norm());
+      s = scale_from_mean_norm(norm_sum / static_cast<double>(n), d);
+    }
+    if (m_p.init_decoder_bias) {
+      const IndexVector perm = rng.permutation(N);
+      const Index n = std::min(N, m_p.geometric_median_samples);
+      Matrix<Scalar> sample(d, n);
+      for (Index j = 0; j < n; ++j) sample.col(j) = data.col(perm(j)) * static_cast<Scalar>(s);
+      init_bias(sae, sample);
+    }
+    IndexVector order = rng.permutation(N);
+    Index pos = 0;
+    const Scalar ss = static_cast<Scalar>(s);
+    auto fill = [&](Eigen::Ref<Matrix<Scalar>> out) {
+      const Index B = out.cols();
+      for (Index b = 0; b < B; ++b) {
+        if (pos == N) {
+          order = rng.permutation(N);
+          pos = 0;
+        }
+        out.col(b) = data.col(order(pos++)) * ss;
+      }
+    };
+    return loop(sae, fill, s, cb);
+  }
+
+  /// \brief Trains on batches drawn from `next_batch` (each call fills a d × batch_size
+  /// matrix). The scale s and b_dec are estimated from the first
+  /// ceil(normalization_samples / batch_size) batches, which are not trained on.
+  SaeTrainReport fit_stream(SparseAutoencoder<Scalar>& sae, const BatchSource& next_batch,
+                            Callback* cb = nullptr) {
+    const char* who = "SaeTrainer::fit_stream";
+    check_arg(static_cast<bool>(next_batch), who, "next_batch", "a callable", "an empty function");
+    ThreadGuard tg(m_p.threads);
+    const Index d = sae.d_in(), B = m_p.batch_size;
+    Matrix<Scalar> buf(d, B);
+    double s = 1.0;
+    Matrix<Scalar> sample;
+    if (m_p.normalize_input || m_p.init_decoder_bias) {
+      const Index nb = m_p.normalize_input
+                           ? (std::max(m_p.normalization_samples, m_p.geometric_median_samples) + B - 1) / B
+                           : (m_p.geometric_median_samples + B - 1) / B;
+      double norm_sum = 0.0;
+      Index count = 0;
+      const Index ns = std::min(m_p.geometric_median_samples, nb * B);
+      sample.resize(d, ns);
+      for (Index j = 0; j < nb; ++j) {
+        next_batch(buf);
+        check_finite(who, "next_batch output", buf);
+        for (Index b = 0; b < B; ++b) {
+          norm_sum += static_cast<double>(buf.col(b).norm());
+          if (count < ns) sample.col(count) = buf.col(b);
+          ++count;
+        }
+      }
+      if (m_p.normalize_input) s = scale_from_mean_norm(norm_sum / static_cast<double>(count), d);
+      if (m_p.init_decoder_bias) {
+        sample *= static_cast<Scalar>(s);
+        init_bias(sae, sample);
+      }
+    }
+    const Scalar ss = static_cast<Scalar>(s);
+    auto fill = [&](Eigen::Ref<Matrix<Scalar>> out) {
+      next_batch(out);
+      if (ss != Scalar(1)) out *= ss;
+    };
+    return loop(sae, fill, s, cb);
+  }
+
+  // ---- step-level API (used by fit; exposed for benchmarks and custom loops) ---------------
+
+  /// \brief Starts a training run on `sae`: fresh Adam state, counters and schedules. The SAE's
+  /// storage must not be reallocated until the run ends.
+  void begin(SparseAutoencoder<Scalar>& sae) {
+    m_sae = &sae;
+    m_grad = sae.make_gradients();
+    m_list = sae.parameters(m_grad);
+    nn::AdamParams ap;
+    ap.lr = m_p.lr;
+    ap.beta1 = m_p.beta1;
+    ap.beta2 = m_p.beta2;
+    ap.eps = m_p.adam_eps;
+    m_adam = std::make_unique<nn::Adam<Scalar>>(ap);
+    m_sched.base = m_p.lr;
+    m_sched.warmup_steps = static_cast<Index>(m_p.lr_warmup_fraction * static_cast<double>(m_p.steps));
+    m_sched.total_steps = m_p.steps;
+    m_sched.decay = m_p.lr_decay;
+    m_sched.min_ratio = m_p.lr_min_ratio;
+    m_sched.decay_start =
+        static_cast<Index>(m_p.lr_decay_start_fraction * static_cast<double>(m_p.steps));
+    if (m_sched.decay != nn::Decay::Constant && m_sched.total_steps <= std::max(m_sched.warmup_steps, m_sched.decay_start))
+      m_sched.decay = nn::Decay::Constant;
+    m_sched.check();
+    const Index m = sae.d_sae();
+    m_since.assign(static_cast<size_t>(m), 0);
+    m_dead.assign(static_cast<size_t>(m), 0);
+    m_lambda = m_p.sparsity_coefficient >= 0 ? m_p.sparsity_coefficient
+                                             : default_sparsity_coefficient(sae.architecture());
+    m_p_cur = m_p.p_start;
+    m_switch = 0;
+    m_lp_cur = m_lp_next = 0.0;
+    m_step = 0;
+    m_failed = false;
+    m_grad_norm = 0.0;
+  }
+
+  /// \brief One optimisation step on an already-scaled batch (d × B). Returns the loss terms
+  /// (computed before the update). After a non-finite loss or gradient, failed() is true and
+  /// the weights are left unchanged.
+  LossTerms step(SparseAutoencoder<Scalar>& sae, const Eigen::Ref<const Matrix<Scalar>>& batch) {
+    check_arg(m_sae == &sae, "SaeTrainer::step", "sae", "the SAE given to begin()",
+              "another SAE (call begin() first)");
+    const Architecture arch = sae.architecture();
+    const Index B = batch.cols();
+    const double warm = m_p.sparsity_warmup_fraction * static_cast<double>(m_p.steps);
+    const double ramp = warm > 0 ? std::min(1.0, static_cast<double>(m_step + 1) / warm) : 1.0;
+    LossWeights w;
+    w.sparsity = m_lambda * ramp;
+    w.p = m_p_cur;
+    w.nuclear = m_p.nuclear_coefficient;
+    const bool topk = arch == Architecture::TopK || arch == Architecture::BatchTopK;
+    if (topk && m_p.aux_coefficient > 0) {
+      w.aux = m_p.aux_coefficient;
+      w.aux_k = m_p.aux_k > 0 ? m_p.aux_k : std::max<Index>(1, sae.d_in() / 2);
+      w.dead = &m_dead;
+    }
+    const LossTerms t = sae.forward_backward(batch, w, m_ws, m_grad);
+    m_last = t;
+    m_last_sparsity = w.sparsity;
+    if (!std::isfinite(t.total)) {
+      m_failed = true;
+      return t;
+    }
+    if (sae.params().unit_norm_decoder) sae.project_decoder_gradient(m_grad);
+    m_grad_norm = nn::clip_grad_norm(m_list, m_p.grad_clip);
+    if (!std::isfinite(m_grad_norm)) {
+      m_failed = true;
+      return t;
+    }
+    m_adam->step(m_list, m_sched.lr(m_step));
+    if (sae.params().unit_norm_decoder) sae.normalize_decoder();
+    auto& wts = sae.weights();
+    if (arch == Architecture::JumpReLU) wts.threshold = wts.threshold.cwiseMax(Scalar(0));
+    // dead-latent bookkeeping, in samples
+    const Index m = sae.d_sae();
+    for (Index i = 0; i < m; ++i) {
+      const size_t si = static_cast<size_t>(i);
+      m_since[si] = m_ws.fired[si] ? 0 : m_since[si] + B;
+      m_dead[si] = m_since[si] >= m_p.dead_window_samples ? 1 : 0;
+    }
+    if (arch == Architecture::BatchTopK && m_ws.min_positive > 0.0) {
+      const double th = sae.batch_threshold();
+      sae.set_batch_threshold(th <= 0.0 ? m_ws.min_positive
+                                        : (1.0 - m_p.threshold_ema) * th +
+                                              m_p.threshold_ema * m_ws.min_positive);
+    }
+    if (arch == Architecture::PAnneal || arch == Architecture::Structured) anneal(sae);
+    ++m_step;
+    return t;
+  }
+
+  /// \brief The trainer's state after begin(): Adam moments ("adam.<param>.exp_avg", ...),
+  /// "step", "sparsity_coefficient", "p", "p_switch", "lp_cur", "lp_next" (1 × 1) and
+  /// "samples_since_fired" (m × 1), for checkpoints that resume training exactly (together with
+  /// the SAE's named weights and the data stream's position).
+  std::map<std::string, Matrix<double>> state() const {
+    std::map<std::string, Matrix<double>> out;
+    if (m_adam)
+      for (const auto& kv : m_adam->state()) out["adam." + kv.first] = kv.second;
+    auto scalar = [](double v) { return Matrix<double>::Constant(1, 1, v); };
+    out["step"] = scalar(static_cast<double>(m_step));
+    out["sparsity_coefficient"] = scalar(m_lambda);
+    out["p"] = scalar(m_p_cur);
+    out["p_switch"] = scalar(static_cast<double>(m_switch));
+    out["lp_cur"] = scalar(m_lp_cur);
+    out["lp_next"] = scalar(m_lp_next);
+    Matrix<double> since(static_cast<Index>(m_since.size()), 1);
+    for (size_t i = 0; i < m_since.size(); ++i) since(static_cast<Index>(i), 0) = static_cast<double>(m_since[i]);
+    out["samples_since_fired"] = since;
+    return out;
+  }
+  /// \brief Restores state() output; call begin(sae) first (with the SAE's weights restored).
+  void set_state(const std::map<std::string, Matrix<double>>& s) {
+    const char* who = "SaeTrainer::set_state";
+    check_arg(m_sae != nullptr, who, "state", "a trainer started with begin(sae)", "no begin()");
+    auto scalar = [&](const char* key) {
+      auto f = s.find(key);
+      if (f == s.end() || f->second.size() != 1)
+        throw_invalid(who, "state", ergo::detail::str_cat("a 1 x 1 \"", key, "\" entry"), "none");
+      return f->second(0, 0);
+    };
+    std::map<std::string, Matrix<double>> adam;
+    for (const auto& kv : s)
+      if (kv.first.rfind("adam.", 0) == 0) adam[kv.first.substr(5)] = kv.second;
+    auto fs = adam.find("step");
+    if (fs != adam.end() && fs->second.size() == 1 && fs->second(0, 0) > 0)
+      m_adam->set_state(m_list, adam);
+    m_step = static_cast<Index>(scalar("step"));
+    m_lambda = scalar("sparsity_coefficient");
+    m_p_cur = scalar("p");
+    m_switch = static_cast<Index>(scalar("p_switch"));
+    m_lp_cur = scalar("lp_cur");
+    m_lp_next = scalar("lp_next");
+    auto f = s.find("samples_since_fired");
+    if (f == s.end()) throw_invalid(who, "state", "a samples_since_fired entry", "none");
+    check_shape(who, "samples_since_fired", f->second, static_cast<Index>(m_since.size()), 1);
+    for (size_t i = 0; i < m_since.size(); ++i) {
+      m_since[i] = static_cast<Index>(f->second(static_cast<Index>(i), 0));
+      m_dead[i] = m_since[i] >= m_p.dead_window_samples ? 1 : 0;
+    }
+  }
+
+  bool failed() const { return m_failed; }
+  Index steps_done() const { return m_step; }
+  /// Learning rate used at step s.
+  double lr_at(Index s) const { return m_sched.lr(s); }
+  /// Current λ (before warm-up) and p.
+  double sparsity_coefficient() const { return m_lambda; }
+  double current_p() const { return m_p_cur; }
+  /// Global gradient norm of the last step (before clipping).
+  double last_grad_norm() const { return m_grad_norm; }
+  /// Samples since each latent last fired (size m).
+  const std::vector<Index>& samples_since_fired() const { return m_since; }
+  /// Fraction of latents that are dead (silent for dead_window_samples samples).
+  double dead_fraction() const {
+    if (m_dead.empty()) return 0.0;
+    Index n = 0;
+    for (char c : m_dead) n += c ? 1 : 0;
+    return static_cast<double>(n) / static_cast<double>(m_dead.size());
+  }
+
+ private:
+  struct ThreadGuard {
+    int prev = 0;
+    explicit ThreadGuard(int n) {
+      if (n > 0) {
+        prev = Eigen::nbThreads();
+        set_num_threads(n);
+      }
+    }
+    ~ThreadGuard() {
+      if (prev > 0) set_num_threads(prev);
+    }
+  };
+
+  static double scale_from_mean_norm(double mean_norm, Index d) {
+    return mean_norm > 0.0 && std::isfinite(mean_norm)
+               ? std::sqrt(static_cast<double>(d)) / mean_norm
+               : 1.0;
+  }
+
+  void init_bias(SparseAutoencoder<Scalar>& sae, const Matrix<Scalar>& sample) const {
+    const Vector<double> med = detail::geometric_median(sample, m_p.geometric_median_iterations,
+                                                        1e-5);  // Weiszfeld tolerance (anchors)
+    sae.weights().decoder_bias = med.template cast<Scalar>();
+  }
+
+  // p-annealing: p switches at p_updates equally spaced steps from anneal_start to the end; at
+  // each switch λ ← λ · mean L_p(p_cur) / mean L_p(p_next) over the last p_rescale_window batches.
+  void anneal(SparseAutoencoder<Scalar>& sae) {
+    if (m_switch >= m_p.p_updates) return;
+    const double start = m_p.anneal_start_fraction * static_cast<double>(m_p.steps);
+    const double span = static_cast<double>(m_p.steps) - start;
+    const Index at = static_cast<Index>(
+        start + span * static_cast<double>(m_switch) / static_cast<double>(m_p.p_updates));
+    const double p_next =
+        m_p.p_start + (m_p.p_end - m_p.p_start) * static_cast<double>(m_switch + 1) /
+                          static_cast<double>(m_p.p_updates);
+    if (m_step + 1 + m_p.p_rescale_window > at) {
+      m_lp_cur += sae.lp_penalty(m_ws, m_p_cur);
+      m_lp_next += sae.lp_penalty(m_ws, p_next);
+    }
+    if (m_step + 1 >= at) {
+      if (m_lp_cur > 0.0 && m_lp_next > 0.0) m_lambda *= m_lp_cur / m_lp_next;
+      m_p_cur = p_next;
+      ++m_switch;
+      m_lp_cur = m_lp_next = 0.0;
+    }
+  }
+
+  template <class Fill>
+  SaeTrainReport loop(SparseAutoencoder<Scalar>& sae, Fill& fill, double s, Callback* cb) {
+    SaeTrainReport rep;
+    rep.normalization_factor = s;
+    begin(sae);
+    const Index B = m_p.batch_size, d = sae.d_in();
+    Matrix<Scalar> batch(d, B);
+    Stopwatch sw;
+    ProgressEvent ev;
+    ev.phase = "sae";
+    ev.total = m_p.steps;
+    if (cb) cb->on_begin(ev);
+    auto make_row = [&](Index step) {
+      SaeLogRow r;
+      r.step = step;
+      r.loss = m_last.total;
+      r.reconstruction = m_last.reconstruction;
+      r.sparsity = m_last.sparsity;
+      r.aux = m_last.aux;
+      r.nuclear = m_last.nuclear;
+      r.fvu = m_last.batch_variance > 0 ? m_last.reconstruction / m_last.batch_variance : 0.0;
+      r.l0 = m_last.l0;
+      r.dead_fraction = dead_fraction();
+      r.lr = m_sched.lr(std::max<Index>(0, step - 1));
+      r.sparsity_coefficient = m_last_sparsity;
+      r.p = m_p_cur;
+      return r;
+    };
+    auto fill_event = [&](const SaeLogRow& r) {
+      ev.step = r.step;
+      ev.loss = r.loss;
+      ev.elapsed_seconds = sw.seconds();
+      ev.items_per_second =
+          ev.elapsed_seconds > 0 ? static_cast<double>(r.step * B) / ev.elapsed_seconds : 0.0;
+      ev.extra = {{"l0", r.l0}, {"fvu", r.fvu}, {"dead", r.dead_fraction}};
+    };
+    for (Index t = 0; t < m_p.steps; ++t) {
+      fill(batch);
+      step(sae, batch);
+      if (m_failed) {
+        rep.outcome.status = Status::NumericalIssue;
+        rep.outcome.message = ergo::detail::str_cat(
+            "SaeTrainer::fit: non-finite loss or gradient at step ", t, " (reconstruction ",
+            m_last.reconstruction, ", sparsity ", m_last.sparsity, ", gradient norm ",
+            m_grad_norm, "); try a smaller learning rate (lr = ", m_p.lr,
+            "), keep grad_clip > 0 and normalize_input = true, and check the data for very "
+            "large values");
+        break;
+      }
+      const bool log_now = (m_step % m_p.log_every == 0) || m_step == m_p.steps;
+      if (log_now) {
+        const SaeLogRow r = make_row(m_step);
+        rep.history.push_back(r);
+        if (cb) {
+          fill_event(r);
+          if (!cb->on_progress(ev)) {
+            rep.outcome.status = Status::Stopped;
+            rep.outcome.message = ergo::detail::str_cat("stopped by the callback at step ", m_step);
+            break;
+          }
+        }
+      }
+    }
+    rep.seconds = sw.seconds();
+    rep.steps = m_step;
+    rep.samples_seen = m_step * B;
+    rep.samples_per_second = rep.seconds > 0 ? static_cast<double>(rep.samples_seen) / rep.seconds : 0;
+    rep.last = m_last;
+    rep.dead_fraction = dead_fraction();
+    rep.sparsity_coefficient = m_lambda;
+    rep.p = m_p_cur;
+    if (s != 1.0) sae.fold_input_scale(s);
+    if (cb) {
+      fill_event(make_row(m_step));
+      cb->on_end(ev, rep.outcome.message);
+    }
+    m_sae = nullptr;
+    return rep;
+  }
+
+  SaeTrainParams m_p;
+  SparseAutoencoder<Scalar>* m_sae = nullptr;
+  SaeWeights<Scalar> m_grad;
+  nn::ParameterList<Scalar> m_list;
+  std::unique_ptr<nn::Adam<Scalar>> m_adam;
+  nn::LrSchedule m_sched;
+  SaeWorkspace<Scalar> m_ws;
+  std::vector<Index> m_since;
+  std::vector<char> m_dead;
+  LossTerms m_last;
+  double m_last_sparsity = 0.0;
+  double m_lambda = 0.0, m_p_cur = 1.0, m_lp_cur = 0.0, m_lp_next = 0.0, m_grad_norm = 0.0;
+  Index m_switch = 0, m_step = 0;
+  bool m_failed = false;
+};
+
+}  // namespace ergo::sae
