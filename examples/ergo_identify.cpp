@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 // ergo-identify: the identifiability report of a representation file against a target file.
 //
-//   ergo_identify --rep features.npy --target log_posteriors.npy --target-kind ilr --json
-//   report.json ergo_identify --rep F.npy --target T.npy --baseline untrained=F0.npy --groups
-//   ids.npy
+//   ergo-identify --rep features.npy --target log_posteriors.npy --target-kind ilr --json r.json
+//   ergo-identify --rep F.npy --target T.npy --baseline untrained=F0.npy --groups ids.npy
 //
 // Files hold one sample per row ([N, d] and [N, k], .npy or .safetensors[:tensor], any float
 // dtype); --target-kind transforms log-probabilities into identifiable targets (clr, ilr, alr,

@@ -2,7 +2,7 @@
 // ergo-linrep: the A_s W_s test (Corollary 4.3) from activation files of counterfactual word
 // pairs, one file per concept.
 //
-//   ergo_linrep --concept gender=gender.npy --concept plural=plural.npy --out linrep/
+//   ergo-linrep --concept gender=gender.npy --concept plural=plural.npy --out linrep/
 //
 // Each concept file: .safetensors with "base" and "target" [n, d], or [2n, d] with the n base
 // rows first (--layout halves) or alternating (--layout interleaved). Writes into --out:

@@ -2,11 +2,11 @@
 // ergo-sae: train, evaluate and convert sparse autoencoders on activation files written by
 // NumPy / PyTorch (.npy, .safetensors), with SAELens-compatible output.
 //
-//   ergo_sae train   --data acts_*.npy --arch topk --k 32 --d-sae 4096 --steps 20000 --out runs/a
-//   ergo_sae train   ... --out runs/a --resume          # continue from
-//   runs/a/checkpoint.safetensors ergo_sae eval    --sae runs/a --data val.npy --labels labels.npy
-//   --json eval.json ergo_sae encode  --sae runs/a --data acts.npy --out codes.npy   # [N, d_sae]
-//   codes ergo_sae convert --in sparsify_folder --out saelens_folder
+//   ergo-sae train   --data acts_*.npy --arch topk --k 32 --d-sae 4096 --steps 20000 --out runs/a
+//   ergo-sae train   ... --out runs/a --resume     # continue from runs/a/checkpoint.safetensors
+//   ergo-sae eval    --sae runs/a --data val.npy --labels labels.npy --json eval.json
+//   ergo-sae encode  --sae runs/a --data acts.npy --out codes.npy   # [N, d_sae] codes
+//   ergo-sae convert --in sparsify_folder --out saelens_folder
 //
 // Exit codes: 0 success, 1 bad input or I/O error, 2 numerical trouble, 3 stopped (resumable).
 

@@ -396,6 +396,20 @@ inline IntMatrix binary_labels(const IntMatrix& raw) {
 
 }  // namespace detail
 
+// The activation files of eval / encode, read in order, checked against the SAE's input size.
+inline io::ActivationSource<float> in_order_source(const std::vector<std::string>& data,
+                                                   const std::string& tensor, Index d_in,
+                                                   const char* who) {
+  io::ActivationSourceParams sp;
+  sp.shuffle = false;
+  sp.batch_size = 4096;
+  sp.tensor = tensor;
+  io::ActivationSource<float> src(data, sp);
+  check_arg(src.dim() == d_in, who, "--data",
+            detail::str_cat("activations of dimension d_in = ", d_in), src.dim());
+  return src;
+}
+
 /// \brief Evaluates an SAE on activation files; returns (and optionally writes) a JSON object.
 inline nlohmann::json run_eval(const EvalOptions& o) {
   const char* who = "ergo-sae eval";
@@ -403,13 +417,7 @@ inline nlohmann::json run_eval(const EvalOptions& o) {
   check_arg(o.max_samples > 0, who, "--max-samples", "> 0", o.max_samples);
   std::string layout;
   const sae::SparseAutoencoder<float> model = load_any_sae<float>(o.sae, o.k, &layout);
-  io::ActivationSourceParams sp;
-  sp.shuffle = false;
-  sp.batch_size = 4096;
-  sp.tensor = o.tensor;
-  io::ActivationSource<float> src(o.data, sp);
-  check_arg(src.dim() == model.d_in(), who, "--data",
-            detail::str_cat("activations of dimension d_in = ", model.d_in()), src.dim());
+  io::ActivationSource<float> src = in_order_source(o.data, o.tensor, model.d_in(), who);
   const Index N = std::min(o.max_samples, src.train_size());
   Matrix<float> X(src.dim(), N), B;
   for (Index c = 0; c < N;) {
@@ -505,13 +513,7 @@ inline Index run_encode(const EncodeOptions& o) {
   check_arg(io::parse_dtype_name(o.dtype, dt) && dt != io::DType::BF16, who, "--dtype",
             "float32, float64 or float16", o.dtype);
   const sae::SparseAutoencoder<float> model = load_any_sae<float>(o.sae, o.k);
-  io::ActivationSourceParams sp;
-  sp.shuffle = false;
-  sp.batch_size = 4096;
-  sp.tensor = o.tensor;
-  io::ActivationSource<float> src(o.data, sp);
-  check_arg(src.dim() == model.d_in(), who, "--data",
-            detail::str_cat("dimension d_in = ", model.d_in()), src.dim());
+  io::ActivationSource<float> src = in_order_source(o.data, o.tensor, model.d_in(), who);
   const Index N = o.max_samples < 0 ? src.train_size() : std::min(o.max_samples, src.train_size());
   Matrix<float> Z(model.d_sae(), N), X;
   for (Index c = 0; c < N;) {

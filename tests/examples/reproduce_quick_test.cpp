@@ -77,4 +77,10 @@ TEST(ReproducePaperQuick, WritesCompleteFiniteResults) {
     EXPECT_TRUE(std::filesystem::exists(out / f)) << f;
 }
 
+#else
+
+TEST(ReproducePaperQuick, WritesCompleteFiniteResults) {
+  GTEST_SKIP() << "reproduce_paper is not built (ERGO_BUILD_EXAMPLES=OFF)";
+}
+
 #endif  // ERGO_REPRODUCE_PAPER_EXE

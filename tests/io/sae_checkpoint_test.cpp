@@ -3,8 +3,10 @@
 // training loop (parameters, Adam moments, RNG state and the activation stream's position).
 #include "io_test_utils.hpp"
 
+#include <ergo/model.hpp>
 #include <ergo/nn/optimizer.hpp>
 #include <ergo/nn/parameter.hpp>
+#include <ergo/nn/trainer.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -412,4 +414,55 @@ TEST(IoCheckpoint, ResumeAfterStopGivesTheUninterruptedParameters) {
   EXPECT_EQ(resumed.rng.state(), straight.rng.state());
   EXPECT_EQ(resumed.src->state(), straight.src->state());
   EXPECT_GT((straight.W - first.W).norm(), 0.0f);  // training did move past the stop point
+}
+
+// A next-token training run stopped by a callback, its Trainer state saved to a checkpoint file
+// and continued by a new Trainer and a freshly initialised model in "another process", ends with
+// exactly the parameters of the uninterrupted run.
+TEST(IoCheckpoint, NextTokenTrainerResumesExactlyFromFile) {
+  ScratchDir dir;
+  Rng rng(31);
+  PaperWorldParams wp;
+  wp.m = 3;
+  const auto world = make_paper_world<double>(wp, rng);
+  const Samples tr = world.sample(256, rng), va = world.sample(64, rng);
+  nn::NextTokenParams np;
+  np.hidden = {32};
+  np.rep_dim = 8;
+  np.seed = 3;
+  auto fresh = [&]() {
+    return nn::NextTokenModel<float>(world.x_cardinalities(), world.vocab_size(), np);
+  };
+  nn::TrainerParams tp;
+  tp.epochs = 3;
+  tp.batch_size = 48;
+  tp.eval_every = 2;
+  tp.seed = 9;
+  tp.progress_every = 1;
+  nn::NextTokenModel<float> straight = fresh();
+  ASSERT_TRUE(nn::Trainer<float>(tp).fit(straight, tr.x, tr.y, va.x, va.y).ok());
+
+  struct StopAt : Callback {
+    bool on_progress(const ProgressEvent& e) override { return e.step < 8; }
+  } stop;
+  {
+    nn::NextTokenModel<float> part = fresh();
+    nn::Trainer<float> first(tp);
+    ASSERT_EQ(first.fit(part, tr.x, tr.y, va.x, va.y, &stop).status, Status::Stopped);
+    Checkpoint ck;
+    ck.put_map(first.state().values, "trainer.");
+    ck.set_string("trainer.rng", first.state().rng);
+    ck.save(dir.file("ntp.safetensors"));
+  }
+  const Checkpoint ck = Checkpoint::load(dir.file("ntp.safetensors"));
+  nn::NextTokenModel<float> resumed = fresh();
+  nn::Trainer<float> again(tp);
+  again.resume({ck.get_map("trainer."), ck.get_string("trainer.rng")});
+  const nn::TrainResult r = again.fit(resumed, tr.x, tr.y, va.x, va.y);
+  ASSERT_TRUE(r.ok()) << r.message;
+  const auto a = straight.export_parameters(), b = resumed.export_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& kv : a) {
+    EXPECT_EIGEN_NEAR(kv.second, b.at(kv.first), 0.0f) << kv.first;
+  }
 }

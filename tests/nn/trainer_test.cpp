@@ -293,3 +293,64 @@ TEST(NnTrainer, FrozenUnembeddingIsNotUpdated) {
   EXPECT_EIGEN_NEAR(model.unembedding(), fy0, 0.0);
   EXPECT_GT((model.fx().layer(0).weight() - w0).norm(), 1e-4);
 }
+
+// Exact resume: a run stopped by a callback (mid-epoch, and exactly at an epoch's end) and
+// continued by a new Trainer from state() ends with the same parameters, step count, validation
+// bookkeeping and restore-best outcome as the uninterrupted run (same thread count).
+TEST(NnTrainer, ResumeFromStateMatchesUninterruptedRun) {
+  const WorldData d = make_world(300, 100, 0, 12);
+  TrainerParams tp;
+  tp.epochs = 4;
+  tp.batch_size = 64;  // 5 steps per epoch, the last one partial
+  tp.seed = 21;
+  tp.decay = Decay::Cosine;
+  tp.warmup_steps = 3;
+  tp.progress_every = 1;
+  auto fresh = [&]() {
+    return NextTokenModel<float>(d.world.x_cardinalities(), d.world.vocab_size(), small_model(8));
+  };
+  for (const Index eval_every : {Index(0), Index(3)}) {
+    tp.eval_every = eval_every;
+    NextTokenModel<float> full = fresh();
+    const TrainResult rf = Trainer<float>(tp).fit(full, d.train.x, d.train.y, d.val.x, d.val.y);
+    ASSERT_TRUE(rf.ok()) << rf.message;
+    for (const int stop_at : {7, 10}) {  // 10 = the last step of epoch 2
+      NextTokenModel<float> part = fresh();
+      Trainer<float> first(tp);
+      Recorder stopper(stop_at);
+      const TrainResult r1 = first.fit(part, d.train.x, d.train.y, d.val.x, d.val.y, &stopper);
+      ASSERT_EQ(r1.status, Status::Stopped);
+      ASSERT_EQ(r1.steps, stop_at);
+      NextTokenModel<float> resumed = fresh();  // the state carries the parameters
+      Trainer<float> second(tp);
+      second.resume(first.state());
+      const TrainResult r2 = second.fit(resumed, d.train.x, d.train.y, d.val.x, d.val.y);
+      ASSERT_TRUE(r2.ok()) << r2.message;
+      EXPECT_EQ(r2.steps, rf.steps);
+      EXPECT_EQ(r2.epochs, rf.epochs);
+      EXPECT_EQ(r2.best_step, rf.best_step);
+      EXPECT_EQ(r2.best_val_loss, rf.best_val_loss);
+      EXPECT_EQ(r2.restored_best, rf.restored_best);
+      EXPECT_EQ(r2.history.back().val_loss, rf.history.back().val_loss);
+      const auto a = full.export_parameters(), b = resumed.export_parameters();
+      for (const auto& kv : a) {
+        EXPECT_EIGEN_NEAR(kv.second, b.at(kv.first), 0.0)
+            << kv.first << " eval_every " << eval_every << " stop at " << stop_at;
+      }
+    }
+  }
+  // The state is checked against the data and settings it is resumed with.
+  NextTokenModel<float> m = fresh();
+  Trainer<float> t(tp);
+  Recorder stopper(2);
+  t.fit(m, d.train.x, d.train.y, &stopper);
+  Trainer<float> other(tp);
+  other.resume(t.state());
+  try {
+    other.fit(m, d.val.x, d.val.y);
+    FAIL() << "a resume on different data must throw";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("training set of the resumed run"));
+  }
+  EXPECT_THROW(other.resume(TrainerState{}), InvalidArgument);
+}

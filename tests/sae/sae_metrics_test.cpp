@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Metrics and kernels: assignment vs brute force, MCC on planted permutations, FVU definition and
+// Metrics and kernels: optimal matching, MCC on planted permutations, FVU definition and
 // chunk independence, concept alignment, supervised probe, top-k and batch top-k selection,
 // geometric median, nuclear norm, planted data statistics.
 
@@ -189,20 +189,6 @@ TEST(SaeKernels, TopKAndBatchTopKSelection) {
       }
     }
   }
-  // radix select of the kk-th largest positive value against a sort, with duplicates
-  std::vector<float> big(5000);
-  for (auto& v : big) v = static_cast<float>(std::round(rng.normal() * 50) / 10);
-  std::vector<float> pos;
-  for (float v : big) {
-    if (v > 0) pos.push_back(v);
-  }
-  std::sort(pos.begin(), pos.end(), std::greater<float>());
-  std::vector<Index> hist;
-  for (Index kk : {Index(1), Index(7), Index(100), static_cast<Index>(pos.size())})
-    EXPECT_EQ(sae::detail::kth_largest_positive(big.data(), 5000, kk, hist), pos[static_cast<size_t>(kk - 1)]);
-  EXPECT_EQ(sae::detail::kth_largest_positive(big.data(), 5000, static_cast<Index>(pos.size()) + 1, hist), 0.0f);
-  std::vector<double> bigd(big.begin(), big.end());
-  EXPECT_EQ(sae::detail::kth_largest_positive(bigd.data(), 5000, 100, hist), static_cast<double>(pos[99]));
 }
 
 // BatchTopK keeps exactly k·B entries (ties at the threshold included) and they are the largest.
@@ -225,6 +211,42 @@ TEST(SaeKernels, BatchTopKKeepsExactlyKB) {
   EXPECT_NEAR(t.l0, 3.0, 1e-12);
   for (Index e = 0; e < ws.codes.nnz(); ++e) EXPECT_GE(ws.codes.value[static_cast<size_t>(e)], 2.0);
   EXPECT_DOUBLE_EQ(ws.min_positive, 2.0);
+}
+
+// BatchTopK on a batch large enough for the sampled threshold (m·B = 65536 > 32768): the kept
+// entries are exactly the k·B largest positive pre-activations (brute-force sort).
+TEST(SaeKernels, BatchTopKMatchesBruteForce) {
+  sae::SaeParams p;
+  p.architecture = sae::Architecture::BatchTopK;
+  p.d_in = 8;
+  p.d_sae = 512;
+  p.k = 5;
+  ergo::Rng rng(4);
+  sae::SparseAutoencoder<double> m(p, rng);
+  m.weights().encoder_bias = rng.normal_matrix<double>(512, 1).col(0) * 0.5;
+  const Index B = 128;
+  const Matrix<double> x = rng.normal_matrix<double>(8, B);
+  sae::SaeWorkspace<double> ws;
+  auto g = m.make_gradients();
+  m.forward_backward(x, sae::LossWeights{}, ws, g);
+  Matrix<double> u = x;
+  u.colwise() -= m.weights().decoder_bias;
+  Matrix<double> h = m.weights().encoder * u;
+  h.colwise() += m.weights().encoder_bias;
+  std::vector<std::pair<double, Index>> all;
+  for (Index b = 0; b < B; ++b)
+    for (Index i = 0; i < 512; ++i)
+      if (h(i, b) > 0) all.push_back({h(i, b), b * 512 + i});
+  std::sort(all.begin(), all.end(), [](auto a, auto c) { return a.first > c.first; });
+  std::vector<Index> want;
+  for (Index j = 0; j < 5 * B; ++j) want.push_back(all[static_cast<size_t>(j)].second);
+  std::sort(want.begin(), want.end());
+  std::vector<Index> got;
+  for (Index b = 0; b < B; ++b)
+    for (Index e = ws.codes.start[static_cast<size_t>(b)]; e < ws.codes.start[static_cast<size_t>(b + 1)]; ++e)
+      got.push_back(b * 512 + ws.codes.index[static_cast<size_t>(e)]);
+  EXPECT_EQ(got, want);
+  EXPECT_DOUBLE_EQ(ws.min_positive, all[static_cast<size_t>(5 * B - 1)].first);
 }
 
 TEST(SaeKernels, GeometricMedianAndNuclearNorm) {

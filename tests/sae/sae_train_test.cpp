@@ -94,12 +94,13 @@ TEST(SaeTrain, EveryArchitectureTrains) {
     p.d_sae = 64;
     p.unmixer_norm = sae::UnmixerNorm::LayerNorm;
     sae::SparseAutoencoder<float> m(p, 1);
-    auto tp = quick(300);  // not scaled: fewer steps would not reach the FVU bound below
+    auto tp = quick(ergo::test::scaled(300, 150));
     const auto rep = sae::SaeTrainer<float>(tp).fit(m, data.x);
     ASSERT_TRUE(rep.outcome.ok()) << sae::to_string(a) << ": " << rep.outcome.message;
     ASSERT_FALSE(rep.history.empty());
     const auto ev = sae::evaluate_reconstruction(m, data.x);
-    EXPECT_LT(ev.fvu, 0.5) << sae::to_string(a);
+    // 0.5 after 300 steps; the 150 steps of sanitizer builds reach ~0.56 for the slowest (ReLU)
+    EXPECT_LT(ev.fvu, ergo::test::size_scale() < 1 ? 0.7 : 0.5) << sae::to_string(a);
     EXPECT_GT(ev.cosine, 0.7) << sae::to_string(a);
     // after folding the input scale s the columns have norm 1/s
     const Vector<float> norms = m.weights().decoder.colwise().norm().transpose();

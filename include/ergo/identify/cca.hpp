@@ -127,13 +127,7 @@ class Cca {
     const char* who = "Cca::fit";
     const auto& f = f_in.eval();  // expressions evaluated once; plain matrices are not copied
     const auto& t = t_in.eval();
-    check_arg(f.cols() == t.cols(), who, "t", detail::str_cat(f.cols(), " columns (as f)"),
-              t.cols());
-    check_arg(f.cols() >= 3, who, "f", "at least 3 samples (columns)", f.cols());
-    check_arg(f.rows() >= 1 && t.rows() >= 1, who, "f, t", "at least one row each",
-              detail::str_cat(f.rows(), " and ", t.rows()));
-    check_finite(who, "f", f);
-    check_finite(who, "t", t);
+    detail::check_pair_data(who, f, t);
     m_n = f.cols();
     m_reg_f = resolve_regularization(f.rows());
     m_reg_t = resolve_regularization(t.rows());

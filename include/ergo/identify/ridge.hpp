@@ -33,6 +33,7 @@
 /// \endcode
 
 #include "../core/error.hpp"
+#include "../core/parallel.hpp"
 #include "../core/random.hpp"
 #include "../core/types.hpp"
 #include "detail/gram.hpp"
@@ -218,14 +219,25 @@ class RidgeCvEngine {
     m_scale = m_d > 0 ? m_e.sum() / static_cast<double>(m_d) : 0.0;
     if (!(m_scale > 0.0)) m_scale = 1.0;  // constant features: any positive scale
     if (kfold) {
-      m_e_tr.assign(static_cast<size_t>(n_folds), {});
-      m_v_tr.assign(static_cast<size_t>(n_folds), {});
+      // Per fold, in the eigenbasis V of its training Gram: the fold's own Gram VᵀG_fV, its sum
+      // Vᵀs_f and the training mean Vᵀm_f. Then a λ costs one d × d × k product in solve().
+      const size_t nf = static_cast<size_t>(n_folds);
+      m_e_tr.assign(nf, {});
+      m_v_tr.assign(nf, {});
+      m_gv_tr.assign(nf, {});
+      m_vs_tr.assign(nf, {});
+      m_vm_tr.assign(nf, {});
+      ERGO_OMP(omp parallel for schedule(dynamic))
       for (Index q = 0; q < n_folds; ++q) {
-        const PairStats& fs = m_fold_stats[static_cast<size_t>(q)];
+        const size_t qi = static_cast<size_t>(q);
+        const PairStats& fs = m_fold_stats[qi];
         const Index ntr = m_n - fs.n;
-        Matrix<double> g = m_total.g - fs.g;
-        eigen_of(centred_gram(g, m_total.s - fs.s, ntr), m_e_tr[static_cast<size_t>(q)],
-                 m_v_tr[static_cast<size_t>(q)]);
+        const Matrix<double> g = m_total.g - fs.g;
+        eigen_of(centred_gram(g, m_total.s - fs.s, ntr), m_e_tr[qi], m_v_tr[qi]);
+        const Matrix<double>& v = m_v_tr[qi];
+        m_gv_tr[qi] = v.transpose() * (fs.g * v);
+        m_vs_tr[qi] = v.transpose() * fs.s;
+        m_vm_tr[qi] = v.transpose() * ((m_total.s - fs.s) / static_cast<double>(std::max<Index>(1, ntr)));
       }
     }
     if (method == RidgeCv::Loo) {
@@ -408,32 +420,36 @@ class RidgeCvEngine {
 
   void kfold_path(const std::vector<PairStats>& fold_t, const PairStats& total,
                   RidgeSolution& sol) const {
+    // Held-out SSE of fold f for B(λ) = V D(λ) Q (training fit in shifted coordinates):
+    //   Σ_i∈f (v_i − c − Bᵀu_i)² = tt − 2 bᵀC_f + bᵀG_f b − 2 c (t_f − bᵀs_f) + n_f c²,
+    // with c = m_t − Bᵀm_f, all evaluated in the fold's eigenbasis (b = V dq).
     const Index k = total.t.size(), nl = sol.lambdas.size();
     Matrix<double> sse = Matrix<double>::Zero(nl, k);
     Vector<double> sst = Vector<double>::Zero(k);
-    Matrix<double> bm(m_d, k), gb(m_d, k);
+    Matrix<double> dq(m_d, k), mdq(m_d, k);
     for (Index qf = 0; qf < m_k_folds; ++qf) {
-      const PairStats& fs = m_fold_stats[static_cast<size_t>(qf)];  // F-side fold sums
-      const PairStats& ft = fold_t[static_cast<size_t>(qf)];        // T-side fold sums
+      const size_t qi = static_cast<size_t>(qf);
+      const PairStats& fs = m_fold_stats[qi];  // F-side fold sums
+      const PairStats& ft = fold_t[qi];        // T-side fold sums
       const Index nte = fs.n, ntr = m_n - nte;
       if (nte == 0 || ntr == 0) continue;
       const double ntr_d = static_cast<double>(ntr), nte_d = static_cast<double>(nte);
-      const Vector<double> mf = (m_total.s - fs.s) / ntr_d;  // training means (shifted coords)
-      const Vector<double> mt = (total.t - ft.t) / ntr_d;
-      const Matrix<double> ctr = (total.c - ft.c) - ntr_d * mf * mt.transpose();
-      const Matrix<double>& v = m_v_tr[static_cast<size_t>(qf)];
-      const Vector<double>& e = m_e_tr[static_cast<size_t>(qf)];
-      const Matrix<double> qq = v.transpose() * ctr;
+      const Matrix<double>& v = m_v_tr[qi];
+      const Vector<double>& e = m_e_tr[qi];
+      const Vector<double> mt = (total.t - ft.t) / ntr_d;  // training target mean
+      // Training cross-product centred on the training means, in the eigenbasis.
+      const Matrix<double> qq = v.transpose() * (total.c - ft.c) - ntr_d * m_vm_tr[qi] * mt.transpose();
+      const Matrix<double> vc = v.transpose() * ft.c;  // Vᵀ C_f
       sst += (ft.tt.array() - ft.t.array().square() / nte_d).matrix();
       for (Index l = 0; l < nl; ++l) {
-        const Vector<double> inv = (e.array() + sol.lambdas[l]).inverse().matrix();
-        bm.noalias() = v * (inv.asDiagonal() * qq);
-        gb.noalias() = fs.g * bm;
-        const Vector<double> c = mt - bm.transpose() * mf;  // intercept in shifted coords
+        dq.noalias() = (e.array() + sol.lambdas[l]).inverse().matrix().asDiagonal() * qq;
+        mdq.noalias() = m_gv_tr[qi] * dq;
+        const Vector<double> c = mt - dq.transpose() * m_vm_tr[qi];  // intercept (shifted)
+        const Vector<double> lin_b = dq.transpose() * m_vs_tr[qi];
         for (Index j = 0; j < k; ++j) {
-          const double quad = bm.col(j).dot(gb.col(j));
-          const double cross = bm.col(j).dot(ft.c.col(j));
-          const double lin = ft.t[j] - bm.col(j).dot(fs.s);
+          const double quad = dq.col(j).dot(mdq.col(j));
+          const double cross = dq.col(j).dot(vc.col(j));
+          const double lin = ft.t[j] - lin_b[j];
           const double s = ft.tt[j] - 2.0 * cross + quad - 2.0 * c[j] * lin + nte_d * c[j] * c[j];
           sse(l, j) += std::max(0.0, s);
         }
@@ -454,8 +470,8 @@ class RidgeCvEngine {
   Vector<double> m_e;
   Matrix<double> m_v;
   double m_scale = 1.0;
-  std::vector<Vector<double>> m_e_tr;
-  std::vector<Matrix<double>> m_v_tr;
+  std::vector<Vector<double>> m_e_tr, m_vs_tr, m_vm_tr;
+  std::vector<Matrix<double>> m_v_tr, m_gv_tr;
   Matrix<double> m_z;
   PairWorkspace m_ws;
 };
@@ -497,13 +513,7 @@ class RidgeRegression {
     const char* who = "RidgeRegression::fit";
     const auto& f = f_in.eval();  // expressions evaluated once; plain matrices are not copied
     const auto& t = t_in.eval();
-    check_arg(f.cols() == t.cols(), who, "t", detail::str_cat(f.cols(), " columns (as f)"),
-              t.cols());
-    check_arg(f.cols() >= 3, who, "f", "at least 3 samples (columns)", f.cols());
-    check_arg(f.rows() >= 1 && t.rows() >= 1, who, "f, t", "at least one row each",
-              detail::str_cat(f.rows(), " and ", t.rows()));
-    check_finite(who, "f", f);
-    check_finite(who, "t", t);
+    detail::check_pair_data(who, f, t);
     groups.check_size(who, f.cols());
     Index n_folds = 0;
     const RidgeCv method = detail::resolve_ridge_method(m_params, f.cols(), groups, n_folds);

@@ -14,6 +14,19 @@
 /// ergo::nn::TrainResult r = trainer.fit(model, x_train, y_train, x_val, y_val, &bar);
 /// if (!r.ok()) std::cerr << ergo::to_string(r.status) << ": " << r.message << "\n";
 /// \endcode
+///
+/// Exact resume: after any fit (for instance one stopped by a callback), `trainer.state()` holds
+/// everything the run needs to continue (parameters, optimizer moments, step, position in the
+/// epoch, shuffling permutation and RNG, early-stopping bookkeeping). A Trainer with the same
+/// TrainerParams, given that state with `resume()`, continues on the same data to exactly the
+/// parameters an uninterrupted run reaches (same thread count). With ergo::io::Checkpoint:
+/// \code
+/// ck.put_map(trainer.state().values, "trainer."); ck.set_string("trainer.rng", trainer.state().rng);
+/// // ... later, in a new process:
+/// ergo::nn::TrainerState st{ck.get_map("trainer."), ck.get_string("trainer.rng")};
+/// trainer.resume(st);
+/// trainer.fit(model, x, y, x_val, y_val);   // continues where the saved run stopped
+/// \endcode
 
 #include "../core/callback.hpp"
 #include "../core/error.hpp"
@@ -29,9 +42,11 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace ergo::nn {
@@ -113,6 +128,23 @@ struct TrainResult {
   bool ok() const { return status == Status::Success; }
 };
 
+/// \brief Where a training run stopped, for resuming it exactly (Trainer::state / resume).
+///
+/// `values` holds named matrices (all stored as double, which is exact for float and double
+/// models): "param.<name>" (the model's parameters when the run stopped, before any
+/// restore-best roll-back), "optimizer.<key>" (Adam/SGD state()), "best.<name>" (the best
+/// validation parameters, if kept), "perm" (N × 1, the current epoch's order) and 1 × 1
+/// counters: "step", "epoch", "position", "epochs_done", "n_train", "batch_size",
+/// "since_best", "best_step", "best_val_loss", "last_val", "window_sum", "window_n". `rng` is
+/// the shuffling Rng's state() text. The state is plain data: save it anywhere (io::Checkpoint
+/// stores both parts exactly).
+struct TrainerState {
+  std::map<std::string, Matrix<double>> values;  ///< named matrices (see above)
+  std::string rng;                               ///< Rng::state() of the shuffling generator
+  /// True for a default-constructed state (no run to resume).
+  bool empty() const { return values.empty(); }
+};
+
 /// \brief Trains a NextTokenModel by mini-batch gradient descent on softmax cross-entropy.
 ///
 /// Data: contexts x (n × N int32 for discrete models, input_dim × N for dense ones) and targets
@@ -122,7 +154,9 @@ struct TrainResult {
 /// validation loss stops the run with Status::NumericalIssue and a message that names the step
 /// and suggests remedies; no update is applied from the failing step, and with restore_best and
 /// validation data the best parameters seen are restored.
-/// The run is reproducible: the same seeds and thread count give identical parameters.
+/// The run is reproducible: the same seeds and thread count give identical parameters, and a run
+/// stopped at any step and continued with state() / resume() ends where an uninterrupted run
+/// does.
 /// \tparam Scalar_ the model's scalar type
 template <class Scalar_>
 class Trainer {
@@ -133,6 +167,22 @@ class Trainer {
   /// \throws InvalidArgument if `params.check()` fails
   explicit Trainer(TrainerParams params = {}) : m_params(std::move(params)) { m_params.check(); }
   const TrainerParams& params() const { return m_params; }
+
+  /// \brief Where the last fit() stopped (empty before the first fit). Saving it together with
+  /// nothing else is enough to continue the run later with resume().
+  const TrainerState& state() const { return m_state; }
+  /// \brief Makes the next fit() continue the run that produced `state` instead of starting
+  /// afresh: the model's parameters, the optimizer, the schedule position, the data order and
+  /// the early-stopping bookkeeping are restored from it. The same TrainerParams and training
+  /// data must be used (the data size and batch size are checked). TrainResult::steps and
+  /// epochs count from the start of the original run; history, seconds and throughput cover the
+  /// resumed part only. The state is consumed by that fit().
+  /// \throws InvalidArgument if `state` is empty
+  void resume(TrainerState state) {
+    check_arg(!state.empty(), "Trainer::resume", "state", "a state from Trainer::state()",
+              "an empty state");
+    m_resume = std::move(state);
+  }
 
   /// \brief Trains on discrete contexts without validation data.
   TrainResult fit(NextTokenModel<Scalar>& model, const Eigen::Ref<const IntMatrix>& x,
@@ -194,6 +244,20 @@ class Trainer {
            "(TrainerParams::clip_norm), a learning-rate warm-up (TrainerParams::warmup_steps), "
            "and check the inputs' scale";
   }
+
+  static double scalar_of(const TrainerState& st, const std::string& key) {
+    auto it = st.values.find(key);
+    if (it == st.values.end() || it->second.size() != 1)
+      throw_invalid(kWho, "resume state", detail::str_cat("a 1 x 1 \"", key, "\" entry"), "none");
+    return it->second(0, 0);
+  }
+  static Index index_of(const TrainerState& st, const std::string& key) {
+    const double v = scalar_of(st, key);
+    check_arg(v == std::floor(v) && std::abs(v) < 9.0e15, kWho, "resume state " + key,
+              "an integer", v);
+    return static_cast<Index>(v);
+  }
+  static Matrix<double> one(double v) { return Matrix<double>::Constant(1, 1, v); }
 
   template <class XRef>
   TrainResult fit_impl(NextTokenModel<Scalar>& model, const XRef& x,
@@ -311,11 +375,67 @@ class Trainer {
       r.history.push_back(rec);
     };
 
-    Index epoch = 0;
+    Index epoch = 0, pos = 0;  // epoch in progress, start of its next batch
+    if (!m_resume.empty()) {
+      const TrainerState st = std::move(m_resume);
+      m_resume = TrainerState{};
+      check_arg(index_of(st, "n_train") == N, kWho, "x",
+                "the training set of the resumed run (same size)",
+                detail::str_cat(N, " samples instead of ", index_of(st, "n_train")));
+      check_arg(index_of(st, "batch_size") == B, kWho, "params().batch_size",
+                detail::str_cat("the resumed run's batch size ", index_of(st, "batch_size")), B);
+      auto entry = [&](const std::string& key, Index rows, Index cols) -> const Matrix<double>& {
+        auto it = st.values.find(key);
+        if (it == st.values.end())
+          throw_invalid(kWho, "resume state", "an entry \"" + key + "\"", "none");
+        check_shape(kWho, "resume state " + key, it->second, rows, cols);
+        return it->second;
+      };
+      for (auto& prm : params)
+        prm.value = entry("param." + prm.name, prm.value.rows(), prm.value.cols())
+                        .template cast<Scalar>();
+      r.steps = index_of(st, "step");
+      if (r.steps > 0) {
+        std::map<std::string, Matrix<double>> opt;
+        for (const auto& kv : st.values)
+          if (kv.first.rfind("optimizer.", 0) == 0) opt[kv.first.substr(10)] = kv.second;
+        if (adam)
+          adam->set_state(params, opt);
+        else
+          sgd->set_state(params, opt);
+      }
+      if (!params.empty() && st.values.count("best." + params[0].name)) {
+        best.resize(params.size());
+        for (size_t i = 0; i < params.size(); ++i)
+          best[i] = entry("best." + params[i].name, params[i].value.rows(), params[i].value.cols())
+                        .template cast<Scalar>();
+      }
+      const Matrix<double>& pm = entry("perm", N, 1);
+      for (Index i = 0; i < N; ++i) {
+        const double v = pm(i, 0);
+        check_arg(v >= 0 && v < static_cast<double>(N) && v == std::floor(v), kWho,
+                  "resume state perm", detail::str_cat("indices in [0, ", N, ")"), v);
+        perm[static_cast<size_t>(i)] = static_cast<Index>(v);
+      }
+      rng.set_state(st.rng);
+      r.epochs = index_of(st, "epochs_done");
+      epoch = index_of(st, "epoch");
+      pos = index_of(st, "position");
+      check_arg(pos >= 0 && pos < N, kWho, "resume state position",
+                detail::str_cat("a value in [0, ", N, ")"), pos);
+      since_best = index_of(st, "since_best");
+      r.best_step = index_of(st, "best_step");
+      r.best_val_loss = scalar_of(st, "best_val_loss");
+      last_val = scalar_of(st, "last_val");
+      window_sum = scalar_of(st, "window_sum");
+      window_n = index_of(st, "window_n");
+      last_lr = schedule.lr(std::max<Index>(0, r.steps - 1));
+    }
     while (!stop && r.steps < total) {
-      if (p.shuffle) rng.shuffle(perm);
+      if (pos == 0 && p.shuffle) rng.shuffle(perm);
       bool completed = true;  // every batch of this epoch was processed
-      for (Index start = 0; start < N; start += B) {
+      for (; pos < N; pos += B) {
+        const Index start = pos;
         if (stop || r.steps >= total) {
           completed = false;
           break;
@@ -361,17 +481,21 @@ class Trainer {
       if (r.status == Status::NumericalIssue) break;
       if (completed) {
         ++r.epochs;
-        if (!stop && (p.eval_every == 0 || !has_val)) {
+        // (also after a callback stop at the epoch's last batch, as an uninterrupted run would)
+        if (p.eval_every == 0 || !has_val) {
           record(epoch);
-          if (cb && p.progress_every == 0) {
+          if (!stop && cb && p.progress_every == 0) {
             make_event(r.steps, epoch, r.train_loss);
             if (!cb->on_progress(ev)) callback_stop();
           }
         }
+        pos = 0;
+        ++epoch;
       }
-      ++epoch;
     }
-    const Index last_epoch = epoch > 0 ? epoch - 1 : 0;
+    const Index last_epoch = pos == 0 && epoch > 0 ? epoch - 1 : epoch;
+    save_state(params, adam.get(), sgd.get(), best, perm, rng, r, epoch, pos, since_best, last_val,
+               window_sum, window_n, N, B);
     // A final record if steps were taken since the last one (step budget, callback stop).
     if (r.status != Status::NumericalIssue &&
         (window_n > 0 || (has_val && r.steps > 0 && last_eval_step != r.steps)))
@@ -395,7 +519,35 @@ class Trainer {
     return r;
   }
 
+  // The state a resumed run needs (taken before the final record and any restore-best).
+  void save_state(const ParameterList<Scalar>& params, const Adam<Scalar>* adam,
+                  const Sgd<Scalar>* sgd, const std::vector<Matrix<Scalar>>& best,
+                  const std::vector<Index>& perm, const Rng& rng, const TrainResult& r,
+                  Index epoch, Index pos, Index since_best, double last_val, double window_sum,
+                  Index window_n, Index N, Index B) {
+    m_state = TrainerState{};
+    auto& v = m_state.values;
+    for (const auto& prm : params) v["param." + prm.name] = prm.value.template cast<double>();
+    for (const auto& kv : adam ? adam->state() : sgd->state()) v["optimizer." + kv.first] = kv.second;
+    for (size_t i = 0; i < best.size(); ++i)
+      v["best." + params[i].name] = best[i].template cast<double>();
+    Matrix<double> pm(N, 1);
+    for (Index i = 0; i < N; ++i) pm(i, 0) = static_cast<double>(perm[static_cast<size_t>(i)]);
+    v["perm"] = std::move(pm);
+    const std::pair<const char*, double> counters[] = {
+        {"step", static_cast<double>(r.steps)},       {"epoch", static_cast<double>(epoch)},
+        {"position", static_cast<double>(pos)},       {"epochs_done", static_cast<double>(r.epochs)},
+        {"n_train", static_cast<double>(N)},          {"batch_size", static_cast<double>(B)},
+        {"since_best", static_cast<double>(since_best)}, {"best_step", static_cast<double>(r.best_step)},
+        {"best_val_loss", r.best_val_loss},           {"last_val", last_val},
+        {"window_sum", window_sum},                   {"window_n", static_cast<double>(window_n)}};
+    for (const auto& c : counters) v[c.first] = one(c.second);
+    m_state.rng = rng.state();
+  }
+
   TrainerParams m_params;
+  TrainerState m_resume;  // consumed by the next fit()
+  TrainerState m_state;   // where the last fit() stopped
 };
 
 }  // namespace ergo::nn

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ergo::sae {
@@ -92,7 +93,10 @@ struct SaeWorkspace {
   detail::SparseCodes<Scalar> aux;    ///< AuxK active dead latents
   std::vector<char> fired;            ///< m: latent fired (> 0) in the last batch
   std::vector<double> thread_acc;     ///< per-thread accumulators (threads × m)
-  std::vector<Index> hist, col_gt, col_eq;  ///< BatchTopK selection scratch
+  std::vector<Index> col_gt, col_eq;  ///< BatchTopK per-column counts and offsets
+  std::vector<Scalar> sample, cand_val;  ///< BatchTopK threshold sample and candidate values
+  std::vector<Index> cand_pos;          ///< BatchTopK candidate positions (b·m + i)
+  std::vector<std::pair<Scalar, Index>> cand_work;  ///< BatchTopK nth_element scratch
   std::vector<std::int32_t> dead_list;      ///< AuxK dead latent indices
   std::vector<Scalar> scratch;        ///< per-thread gather buffers (AuxK)
   detail::NuclearWorkspace nuclear;   ///< Structured nuclear-norm factorisations
@@ -222,6 +226,9 @@ class SparseAutoencoder {
   void sparse_backward(SaeWorkspace<Scalar>& ws, SaeWeights<Scalar>& grad, bool with_aux) const;
   double finish_reconstruction(const Eigen::Ref<const Matrix<Scalar>>& x,
                                SaeWorkspace<Scalar>& ws, LossTerms& t) const;
+  void dense_decode_backward(const Eigen::Ref<const Matrix<Scalar>>& x, const Matrix<Scalar>& Z,
+                             SaeWorkspace<Scalar>& ws, LossTerms& t,
+                             SaeWeights<Scalar>& grad) const;
 
   SaeParams m_params;
   SaeWeights<Scalar> m_w;

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 namespace ergo::sae {
 
@@ -334,6 +335,21 @@ LossTerms SparseAutoencoder<Scalar>::forward_backward(const Eigen::Ref<const Mat
   return {};
 }
 
+// Dense decode of the code Z, the reconstruction loss terms, and the decoder's backward pass:
+// ∇W_dec, ∇b_dec and ws.dz = W_decᵀ ∂L/∂x̂.
+template <class Scalar>
+void SparseAutoencoder<Scalar>::dense_decode_backward(const Eigen::Ref<const Matrix<Scalar>>& x,
+                                                      const Matrix<Scalar>& Z,
+                                                      SaeWorkspace<Scalar>& ws, LossTerms& t,
+                                                      SaeWeights<Scalar>& grad) const {
+  ws.xhat.noalias() = m_w.decoder * Z;
+  ws.xhat.colwise() += m_w.decoder_bias;
+  finish_reconstruction(x, ws, t);
+  grad.decoder.noalias() = ws.dxhat * Z.transpose();
+  grad.decoder_bias = ws.dxhat.rowwise().sum();
+  ws.dz.noalias() = m_w.decoder.transpose() * ws.dxhat;
+}
+
 template <class Scalar>
 double SparseAutoencoder<Scalar>::finish_reconstruction(const Eigen::Ref<const Matrix<Scalar>>& x,
                                                         SaeWorkspace<Scalar>& ws,
@@ -427,12 +443,7 @@ LossTerms SparseAutoencoder<Scalar>::step_dense(const Eigen::Ref<const Matrix<Sc
   t.l0 = l0_sum * invB;
   t.sparsity = w.sparsity * pen_sum * invB;
 
-  ws.xhat.noalias() = m_w.decoder * Z;
-  ws.xhat.colwise() += m_w.decoder_bias;
-  finish_reconstruction(x, ws, t);
-  grad.decoder.noalias() = ws.dxhat * Z.transpose();
-  grad.decoder_bias = ws.dxhat.rowwise().sum();
-  ws.dz.noalias() = m_w.decoder.transpose() * ws.dxhat;
+  dense_decode_backward(x, Z, ws, t, grad);
 
   // elementwise backward, fused with Σ_b ∂L/∂h (encoder-bias gradient) and the θ pseudo-gradient
   const Scalar lam_b = static_cast<Scalar>(w.sparsity * invB);
@@ -489,66 +500,119 @@ LossTerms SparseAutoencoder<Scalar>::step_dense(const Eigen::Ref<const Matrix<Sc
   return t;
 }
 
-// BatchTopK selection over the biased pre-activations in ws.h: the k·B largest positive entries
-// of the batch (ties at the threshold broken by column order, then latent order).
+// BatchTopK selection: adds b_enc to the pre-activations in ws.h and keeps the k·B largest
+// positive entries of the batch (ties broken by position: column, then latent). A threshold t0
+// is estimated from a strided sample (oversampled so that at least k·B entries reach it, with a
+// fallback if not); one pass adds the bias and counts the entries >= t0 per column, a second
+// collects them (typically ~1.5 k·B candidates) and nth_element finds the exact k·B-th best.
 template <class Scalar>
 void SparseAutoencoder<Scalar>::select_batch_topk(SaeWorkspace<Scalar>& ws, Index B) const {
   const Index m = d_sae();
+  const Index n = m * B, kk = m_params.k * B;
   [[maybe_unused]] const int nt = Eigen::nbThreads();
-  (void)nt;
-  const Index kk = m_params.k * B;
-  const Scalar thr = detail::kth_largest_positive(ws.h.data(), m * B, kk, ws.hist);
+  Scalar* H = ws.h.data();
+  const Scalar* benc = m_w.encoder_bias.data();
+  // 1. threshold estimate from a strided sample (stride coprime to m: every latent is sampled)
+  constexpr Index kSample = 32768;
+  Index stride = std::max<Index>(1, n / kSample);
+  while (stride > 1 && std::gcd(stride, m) != 1) ++stride;
+  ws.sample.clear();
+  Index ns = 0;
+  for (Index j = 0; j < n; j += stride, ++ns) {
+    const Scalar v = H[j] + benc[j % m];
+    if (v > Scalar(0)) ws.sample.push_back(v);
+  }
+  const double r = static_cast<double>(kk) * static_cast<double>(ns) / static_cast<double>(n);
+  std::vector<Index> ranks;  // candidate sample ranks (largest first), increasingly conservative
+  for (double f : {1.5, 4.0})
+    ranks.push_back(static_cast<Index>(std::ceil(f * r + 3.0 * std::sqrt(r) + 8.0)));
+  const Scalar tiny = std::numeric_limits<Scalar>::denorm_min();  // "> 0" as ">= tiny"
+  auto threshold_at = [&](Index rank) {
+    if (rank >= static_cast<Index>(ws.sample.size())) return tiny;
+    std::nth_element(ws.sample.begin(), ws.sample.begin() + rank, ws.sample.end(),
+                     std::greater<Scalar>());
+    return std::max(ws.sample[static_cast<size_t>(rank)], tiny);
+  };
   ws.col_gt.assign(static_cast<size_t>(B), 0);
-  ws.col_eq.assign(static_cast<size_t>(B), 0);
-  const bool all_pos = !(thr > Scalar(0));
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (m * B >= detail::kParallelGrain))
-  for (Index b = 0; b < B; ++b) {
-    const Scalar* hc = ws.h.data() + b * m;
-    Index gt = 0, eq = 0;
-    if (all_pos) {
-      for (Index i = 0; i < m; ++i) gt += hc[i] > Scalar(0) ? 1 : 0;
-    } else {
-      for (Index i = 0; i < m; ++i) {
-        gt += hc[i] > thr ? 1 : 0;
-        eq += hc[i] == thr ? 1 : 0;
+  const Scalar tries[3] = {threshold_at(ranks[0]), threshold_at(ranks[1]), tiny};
+  Scalar lo = tiny;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    // 2. (first time: add the bias) and count the entries >= lo per column
+    lo = tries[attempt];
+    const bool add = attempt == 0;
+    ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (n >= detail::kParallelGrain))
+    for (Index b = 0; b < B; ++b) {
+      Scalar* hc = H + b * m;
+      Index c = 0;
+      if (add) {
+        for (Index i = 0; i < m; ++i) {
+          hc[i] += benc[i];
+          c += hc[i] >= lo ? 1 : 0;
+        }
+      } else {
+        for (Index i = 0; i < m; ++i) c += hc[i] >= lo ? 1 : 0;
       }
+      ws.col_gt[static_cast<size_t>(b)] = c;
     }
-    ws.col_gt[static_cast<size_t>(b)] = gt;
-    ws.col_eq[static_cast<size_t>(b)] = eq;
+    Index total = 0;
+    for (Index b = 0; b < B; ++b) total += ws.col_gt[static_cast<size_t>(b)];
+    if (total >= kk || lo == tiny) break;  // else the estimate was too high: lower it
   }
-  Index total_gt = 0;
-  for (Index b = 0; b < B; ++b) total_gt += ws.col_gt[static_cast<size_t>(b)];
-  Index budget = all_pos ? 0 : std::max<Index>(0, kk - total_gt);
-  auto& st = ws.codes.start;
-  st[0] = 0;
+  // 3. collect the candidates in position order
+  Index total = 0;
+  ws.col_eq.resize(static_cast<size_t>(B + 1));
   for (Index b = 0; b < B; ++b) {
-    const Index take = std::min(budget, ws.col_eq[static_cast<size_t>(b)]);
-    budget -= take;
-    ws.col_eq[static_cast<size_t>(b)] = take;
-    st[static_cast<size_t>(b + 1)] = st[static_cast<size_t>(b)] + ws.col_gt[static_cast<size_t>(b)] + take;
+    ws.col_eq[static_cast<size_t>(b)] = total;
+    total += ws.col_gt[static_cast<size_t>(b)];
   }
-  Scalar min_pos = std::numeric_limits<Scalar>::max();
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) reduction(min : min_pos) if (m * B >= detail::kParallelGrain))
+  ws.col_eq[static_cast<size_t>(B)] = total;
+  ws.cand_val.resize(static_cast<size_t>(total));
+  ws.cand_pos.resize(static_cast<size_t>(total));
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (n >= detail::kParallelGrain))
   for (Index b = 0; b < B; ++b) {
-    const Scalar* hc = ws.h.data() + b * m;
-    Index e = st[static_cast<size_t>(b)];
-    Index eq_left = ws.col_eq[static_cast<size_t>(b)];
-    for (Index i = 0; i < m; ++i) {
-      const Scalar hv = hc[i];
-      bool take = all_pos ? hv > Scalar(0) : hv > thr;
-      if (!take && !all_pos && hv == thr && eq_left > 0) {
-        take = true;
-        --eq_left;
-      }
-      if (take) {
-        ws.codes.index[static_cast<size_t>(e)] = static_cast<std::int32_t>(i);
-        ws.codes.value[static_cast<size_t>(e)] = hv;
-        min_pos = std::min(min_pos, hv);
+    const Scalar* hc = H + b * m;
+    Index e = ws.col_eq[static_cast<size_t>(b)];
+    for (Index i = 0; i < m; ++i)
+      if (hc[i] >= lo) {
+        ws.cand_val[static_cast<size_t>(e)] = hc[i];
+        ws.cand_pos[static_cast<size_t>(e)] = b * m + i;
         ++e;
       }
+  }
+  // 4. the exact kk-th best candidate (value descending, position ascending) as a pivot
+  Scalar pv = lo;
+  Index ppos = n;
+  if (total > kk) {
+    ws.cand_work.resize(static_cast<size_t>(total));
+    for (Index e = 0; e < total; ++e)
+      ws.cand_work[static_cast<size_t>(e)] = {ws.cand_val[static_cast<size_t>(e)],
+                                              ws.cand_pos[static_cast<size_t>(e)]};
+    auto better = [](const std::pair<Scalar, Index>& a, const std::pair<Scalar, Index>& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
+    std::nth_element(ws.cand_work.begin(), ws.cand_work.begin() + (kk - 1), ws.cand_work.end(),
+                     better);
+    pv = ws.cand_work[static_cast<size_t>(kk - 1)].first;
+    ppos = ws.cand_work[static_cast<size_t>(kk - 1)].second;
+  }
+  // 5. the selected entries, in position order, as compressed codes
+  auto& st = ws.codes.start;
+  std::fill(st.begin(), st.end(), Index(0));
+  Index e_out = 0;
+  Scalar min_pos = std::numeric_limits<Scalar>::max();
+  for (Index e = 0; e < total; ++e) {
+    const Scalar v = ws.cand_val[static_cast<size_t>(e)];
+    const Index pos = ws.cand_pos[static_cast<size_t>(e)];
+    if (v > pv || (v == pv && pos <= ppos)) {
+      ws.codes.index[static_cast<size_t>(e_out)] = static_cast<std::int32_t>(pos % m);
+      ws.codes.value[static_cast<size_t>(e_out)] = v;
+      ++st[static_cast<size_t>(pos / m + 1)];
+      min_pos = std::min(min_pos, v);
+      ++e_out;
     }
   }
-  ws.min_positive = st[static_cast<size_t>(B)] > 0 ? static_cast<double>(min_pos) : 0.0;
+  for (Index b = 0; b < B; ++b) st[static_cast<size_t>(b + 1)] += st[static_cast<size_t>(b)];
+  ws.min_positive = e_out > 0 ? static_cast<double>(min_pos) : 0.0;
 }
 
 // AuxK: decode the residual from the top-k_aux dead latents (no b_dec), variance-normalised.
@@ -610,6 +674,9 @@ double SparseAutoencoder<Scalar>::aux_forward(const Eigen::Ref<const Matrix<Scal
 
 // Sparse backward of TopK/BatchTopK (and AuxK): per-latent accumulation of the decoder
 // gradient, the (transposed) encoder gradient and the encoder-bias gradient, O(B·k·d).
+// The d rows are processed in chunks of 32 (two cache lines per column): the chunk of U and
+// ∂x̂ (2 · 32 · B values) stays in L2 while every active entry is visited, instead of streaming
+// whole random columns of U and ∂x̂ from memory for each entry.
 template <class Scalar>
 void SparseAutoencoder<Scalar>::sparse_backward(SaeWorkspace<Scalar>& ws, SaeWeights<Scalar>& grad,
                                                 bool with_aux) const {
@@ -617,33 +684,54 @@ void SparseAutoencoder<Scalar>::sparse_backward(SaeWorkspace<Scalar>& ws, SaeWei
   [[maybe_unused]] const int nt = Eigen::nbThreads();
   ws.codes.build_latent_view(m);
   if (with_aux) ws.aux.build_latent_view(m);
-  const Index work = ws.codes.nnz() * d;
-  (void)work;
-  (void)nt;
-  ERGO_OMP(omp parallel for schedule(dynamic, 16) num_threads(nt) if (work >= detail::kParallelGrain))
-  for (Index i = 0; i < m; ++i) {
-    auto gdec = grad.decoder.col(i);
-    auto genc = ws.enc_grad_t.col(i);
-    gdec.setZero();
-    genc.setZero();
-    Scalar gb = 0;
-    auto run = [&](const detail::SparseCodes<Scalar>& c, const Matrix<Scalar>& src) {
-      for (Index q = c.lat_start[static_cast<size_t>(i)]; q < c.lat_start[static_cast<size_t>(i + 1)];
-           ++q) {
-        const size_t e = static_cast<size_t>(c.lat_entry[static_cast<size_t>(q)]);
-        const Index b = c.lat_sample[static_cast<size_t>(q)];
-        const Scalar v = c.value[e];
-        if (v != Scalar(0)) gdec.noalias() += v * src.col(b);
-        const Scalar gh = c.grad[e];
-        if (gh != Scalar(0)) {
-          genc.noalias() += gh * ws.u.col(b);
-          gb += gh;
-        }
+  [[maybe_unused]] const Index work = ws.codes.nnz() * d;
+  constexpr Index kChunk = 32;
+  for (Index c0 = 0; c0 < d; c0 += kChunk) {
+    const Index len = std::min(kChunk, d - c0);
+    const bool first = c0 == 0;
+    ERGO_OMP(omp parallel for schedule(dynamic, 64) num_threads(nt) if (work >= detail::kParallelGrain))
+    for (Index i = 0; i < m; ++i) {
+      Scalar* gdec = grad.decoder.data() + i * d + c0;
+      Scalar* genc = ws.enc_grad_t.data() + i * d + c0;
+      Scalar gb = 0;
+      if (len == kChunk) {
+        using Chunk = Eigen::Map<Eigen::Array<Scalar, kChunk, 1>>;
+        using CChunk = Eigen::Map<const Eigen::Array<Scalar, kChunk, 1>>;
+        Eigen::Array<Scalar, kChunk, 1> ad = Eigen::Array<Scalar, kChunk, 1>::Zero();
+        Eigen::Array<Scalar, kChunk, 1> ae = Eigen::Array<Scalar, kChunk, 1>::Zero();
+        auto run = [&](const detail::SparseCodes<Scalar>& c, const Matrix<Scalar>& src) {
+          for (Index q = c.lat_start[static_cast<size_t>(i)];
+               q < c.lat_start[static_cast<size_t>(i + 1)]; ++q) {
+            const size_t e = static_cast<size_t>(c.lat_entry[static_cast<size_t>(q)]);
+            const Index b = c.lat_sample[static_cast<size_t>(q)];
+            ad += c.value[e] * CChunk(src.data() + b * d + c0);
+            ae += c.grad[e] * CChunk(ws.u.data() + b * d + c0);
+            gb += c.grad[e];
+          }
+        };
+        run(ws.codes, ws.dxhat);
+        if (with_aux) run(ws.aux, ws.aux_dhat);
+        Chunk{gdec} = ad;
+        Chunk{genc} = ae;
+      } else {
+        Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>> gd(gdec, len), ge(genc, len);
+        gd.setZero();
+        ge.setZero();
+        auto run = [&](const detail::SparseCodes<Scalar>& c, const Matrix<Scalar>& src) {
+          for (Index q = c.lat_start[static_cast<size_t>(i)];
+               q < c.lat_start[static_cast<size_t>(i + 1)]; ++q) {
+            const size_t e = static_cast<size_t>(c.lat_entry[static_cast<size_t>(q)]);
+            const Index b = c.lat_sample[static_cast<size_t>(q)];
+            gd += c.value[e] * src.col(b).segment(c0, len).array();
+            ge += c.grad[e] * ws.u.col(b).segment(c0, len).array();
+            gb += c.grad[e];
+          }
+        };
+        run(ws.codes, ws.dxhat);
+        if (with_aux) run(ws.aux, ws.aux_dhat);
       }
-    };
-    run(ws.codes, ws.dxhat);
-    if (with_aux) run(ws.aux, ws.aux_dhat);
-    grad.encoder_bias(i) = gb;
+      if (first) grad.encoder_bias(i) = gb;
+    }
   }
   detail::transpose_into(ws.enc_grad_t, grad.encoder, nt);
 }
@@ -673,9 +761,7 @@ LossTerms SparseAutoencoder<Scalar>::step_sparse(const Eigen::Ref<const Matrix<S
     }
     for (Index b = 0; b <= B; ++b) c.start[static_cast<size_t>(b)] = b * k;
   } else {
-    ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (m * B >= detail::kParallelGrain))
-    for (Index b = 0; b < B; ++b) ws.h.col(b) += m_w.encoder_bias;
-    select_batch_topk(ws, B);
+    select_batch_topk(ws, B);  // adds b_enc itself (fused with its counting pass)
   }
   const Index nnz = c.nnz();
   std::fill(ws.fired.begin(), ws.fired.end(), char(0));
@@ -753,12 +839,7 @@ LossTerms SparseAutoencoder<Scalar>::step_structured(const Eigen::Ref<const Matr
   ws.r.colwise() += m_w.dense_bias;
   ws.z = ws.h;
   ws.z.topRows(hr) += ws.r;
-  ws.xhat.noalias() = m_w.decoder * ws.z;
-  ws.xhat.colwise() += m_w.decoder_bias;
-  finish_reconstruction(x, ws, t);
-  grad.decoder.noalias() = ws.dxhat * ws.z.transpose();
-  grad.decoder_bias = ws.dxhat.rowwise().sum();
-  ws.dz.noalias() = m_w.decoder.transpose() * ws.dxhat;
+  dense_decode_backward(x, ws.z, ws, t, grad);
   ws.dr = ws.dz.topRows(hr);
   const Scalar lam_b = static_cast<Scalar>(w.sparsity * invB);
   for (Index b = 0; b < B; ++b)
@@ -824,12 +905,7 @@ LossTerms SparseAutoencoder<Scalar>::step_unmixer(const Eigen::Ref<const Matrix<
     ws.z.colwise() += m_w.norm_bias;
   }
   const Matrix<Scalar>& Z = normed ? ws.z : ws.h;
-  ws.xhat.noalias() = m_w.decoder * Z;
-  ws.xhat.colwise() += m_w.decoder_bias;
-  finish_reconstruction(x, ws, t);
-  grad.decoder.noalias() = ws.dxhat * Z.transpose();
-  grad.decoder_bias = ws.dxhat.rowwise().sum();
-  ws.dz.noalias() = m_w.decoder.transpose() * ws.dxhat;
+  dense_decode_backward(x, Z, ws, t, grad);
   const double invB = 1.0 / static_cast<double>(B);
   const Scalar lam_b = static_cast<Scalar>(w.sparsity * invB);
   const Scalar clamp = static_cast<Scalar>(m_params.exp_clamp);

@@ -6,6 +6,7 @@
 /// of a pair (F, T): Σ u uᵀ (a rank update, SYRK), Σ u, Σ u vᵀ, Σ v, Σ v² with
 /// u = f − shift_f and v = t − shift_t, in double, over a subset of samples.
 
+#include "../../core/error.hpp"
 #include "../../core/parallel.hpp"
 #include "../../core/types.hpp"
 
@@ -15,6 +16,18 @@
 #include <vector>
 
 namespace ergo::detail {
+
+/// The input checks shared by the pair fits (ridge, CCA): F (d × N) and T (k × N) with the same
+/// N >= 3, at least one row each, all entries finite.
+template <class MF, class MT>
+void check_pair_data(const char* who, const MF& f, const MT& t) {
+  check_arg(f.cols() == t.cols(), who, "t", str_cat(f.cols(), " columns (as f)"), t.cols());
+  check_arg(f.cols() >= 3, who, "f", "at least 3 samples (columns)", f.cols());
+  check_arg(f.rows() >= 1 && t.rows() >= 1, who, "f, t", "at least one row each",
+            str_cat(f.rows(), " and ", t.rows()));
+  check_finite(who, "f", f);
+  check_finite(who, "t", t);
+}
 
 /// Sums over a set of samples, relative to a fixed shift. g holds only its lower triangle until
 /// symmetrize() is called.

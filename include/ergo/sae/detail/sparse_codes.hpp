@@ -2,10 +2,9 @@
 #pragma once
 
 /// \file sparse_codes.hpp
-/// \brief Compressed sparse codes (per-sample lists of active latents) and the selection kernels
-/// of the TopK and BatchTopK SAEs: per-column top-k, batch-wide k·B selection through a radix
-/// select on the float bit patterns, and the per-latent transposed view used by the sparse
-/// backward pass. Private to the sae module.
+/// \brief Compressed sparse codes (per-sample lists of active latents), the per-column top-k
+/// selection of the TopK SAE, and the per-latent transposed view used by the sparse backward
+/// pass. Private to the sae module.
 
 #include "../../core/parallel.hpp"
 #include "../../core/types.hpp"
@@ -16,9 +15,7 @@
 #include <array>
 #include <functional>
 #include <cstdint>
-#include <cstring>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 namespace ergo::sae::detail {
@@ -157,73 +154,6 @@ void top_k_column(const Scalar* h, Index m, Index k, std::int32_t* idx, Scalar* 
       ++out;
     }
   }
-}
-
-/// Unsigned integer with the bit width of Scalar (order-preserving key for positive floats).
-template <class Scalar>
-using KeyOf = std::conditional_t<sizeof(Scalar) == 4, std::uint32_t, std::uint64_t>;
-
-template <class Scalar>
-inline KeyOf<Scalar> float_key(Scalar x) {
-  KeyOf<Scalar> k;
-  std::memcpy(&k, &x, sizeof(Scalar));
-  return k;
-}
-template <class Scalar>
-inline Scalar key_float(KeyOf<Scalar> k) {
-  Scalar x;
-  std::memcpy(&x, &k, sizeof(Scalar));
-  return x;
-}
-
-/// \brief The `kk`-th largest strictly positive entry of data[0..n) (kk >= 1), by radix select
-/// over the IEEE bit patterns (monotone for positive values), 11 bits per pass (3 passes for
-/// float, 6 for double). Returns 0 when fewer than kk entries are positive. `hist` is scratch.
-template <class Scalar>
-Scalar kth_largest_positive(const Scalar* data, Index n, Index kk, std::vector<Index>& hist) {
-  using Key = KeyOf<Scalar>;
-  constexpr int kBits = static_cast<int>(sizeof(Key) * 8);
-  constexpr int kDigit = 11;
-  constexpr Index kBins = Index(1) << kDigit;
-  const int nt = n > 65536 ? Eigen::nbThreads() : 1;
-  hist.resize(static_cast<size_t>(kBins * nt));
-  Key prefix = 0, mask = 0;
-  Index remaining = kk;
-  for (int top = kBits; top > 0; top -= kDigit) {
-    const int width = top >= kDigit ? kDigit : top;
-    const int shift = top - width;
-    const Key dmask = static_cast<Key>((Key(1) << width) - 1);
-    std::fill(hist.begin(), hist.end(), Index(0));
-    ERGO_OMP(omp parallel num_threads(nt) if (nt > 1)) {
-      int t = 0;
-#ifdef _OPENMP
-      t = omp_get_thread_num();
-#endif
-      Index* hst = hist.data() + static_cast<size_t>(t) * static_cast<size_t>(kBins);
-      ERGO_OMP(omp for schedule(static))
-      for (Index i = 0; i < n; ++i) {
-        const Scalar x = data[i];
-        if (!(x > Scalar(0))) continue;
-        const Key key = float_key(x);
-        if ((key & mask) != prefix) continue;
-        ++hst[static_cast<Index>((key >> shift) & dmask)];
-      }
-    }
-    for (int t = 1; t < nt; ++t)
-      for (Index b = 0; b < kBins; ++b)
-        hist[static_cast<size_t>(b)] += hist[static_cast<size_t>(t * kBins + b)];
-    Index bin = static_cast<Index>(dmask), cum = 0;
-    for (; bin >= 0; --bin) {
-      const Index c = hist[static_cast<size_t>(bin)];
-      if (cum + c >= remaining) break;
-      cum += c;
-    }
-    if (bin < 0) return Scalar(0);  // fewer than kk positive entries
-    remaining -= cum;
-    prefix |= static_cast<Key>(static_cast<Key>(bin) << shift);
-    mask |= static_cast<Key>(dmask << shift);
-  }
-  return key_float<Scalar>(prefix);
 }
 
 }  // namespace ergo::sae::detail
