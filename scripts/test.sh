@@ -16,7 +16,14 @@ if [ "$mode" = sanitize ]; then
 else
   cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DERGO_WERROR=ON
 fi
-cmake --build "build/$mode" -j "$jobs"
+if [ "$mode" = sanitize ]; then
+  # Only what the tests run (test executables and the tools/examples they call); the packaging
+  # test (install + find_package, no sanitizer question) runs in the optimised build only.
+  cmake --build "build/$mode" -j "$jobs" --target ergo_tests
+  set -- -LE packaging "$@"
+else
+  cmake --build "build/$mode" -j "$jobs"
+fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}

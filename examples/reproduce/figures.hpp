@@ -67,7 +67,7 @@ inline Figure exp1_figure(const std::vector<SettingResult>& rs) {
              "set xlabel 'observed bits n'\nset ylabel 'held-out R^2'\nset yrange [*:1.02]\n"
              "plot 'exp1.dat' u 1:2:3 w yerrorlines lw 2 t 'f_x(x) → clr log p(c|x)', "
              "'' u 1:4:5 w yerrorlines lw 2 t 'f_x(x) → log-odds of each c_k'\n"
-             "set ylabel 'accuracy'\nset yrange [0.4:1.02]\n"
+             "set ylabel 'accuracy, ε'\nset yrange [0:1.02]\n"
              "plot 'exp1.dat' u 1:6:7 w yerrorlines lw 2 t 'linear probe on f_x(x)', "
              "'' u 1:8:9 w yerrorlines lw 2 dt 2 t 'Bayes-optimal from x', "
              "'' u 1:10:11 w yerrorlines lw 1 t 'mean ε(x,y)'\n"

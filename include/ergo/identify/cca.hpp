@@ -77,7 +77,7 @@ struct CcaParams {
   /// Auto uses QR up to this many samples (default 20 000), the Gram path above it.
   Index qr_max_samples = 20000;
   /// Samples per block in the Gram pass (≥ 1).
-  Index block_size = 2048;
+  Index block_size = 256;
 
   void check() const {
     const char* who = "CcaParams::check";
