@@ -10,6 +10,9 @@
 //
 //   sae_concepts [--out DIR] [--part a|b|both] [--quick] [--seed S] [--threads T]
 //
+// The full run takes about 25 minutes on 2 cores (its results are in docs/sae.md); --quick
+// takes seconds.
+//
 // Writes DIR/sae_concepts.md (the tables), DIR/*.dat and DIR/sae_concepts.gp, and runs gnuplot
 // on the script when it is installed (figures DIR/sae_concepts_a.svg, DIR/sae_concepts_b.svg).
 
