@@ -45,6 +45,9 @@ int main(int argc, char** argv) {
   app.add_option("--test-fraction", p.test_fraction, "held-out share")->capture_default_str();
   app.add_option("--permutations", p.n_permutations, "permutation-null size (0: off)")
       ->capture_default_str();
+  app.add_option("--max-p", p.thresholds.max_p_value,
+                 "verdict threshold of the permutation p-values (needs permutations >= 1/max-p)")
+      ->capture_default_str();
   app.add_option("--bootstrap", p.n_bootstrap, "bootstrap replicates (0: off)")
       ->capture_default_str();
   app.add_option("--seed", p.seed, "seed of splits, folds, null and bootstrap")
@@ -112,14 +115,16 @@ int main(int argc, char** argv) {
         check_identifiability(F, T, p, groups, base, quiet ? nullptr : &bar);
     std::cout << r.name << " vs " << r.target_name << ": N = " << r.n_samples << " (" << r.n_train
               << " train, " << r.n_test << " test), d = " << r.d << ", k = " << r.k << "\n";
-    std::cout << "  held-out R² F->T  mean " << r.forward.test.mean
-              << "  (null p = " << r.null_r2_mean.p_value << ")\n";
-    if (r.has_reverse) std::cout << "  held-out R² T->F  mean " << r.reverse.test.mean << "\n";
+    std::cout << "  held-out R² F->T  " << r.forward.test.variance_weighted
+              << " (variance-weighted; null p = " << r.null_r2.p_value << ")\n";
+    if (r.has_reverse)
+      std::cout << "  held-out R² T->F  " << r.reverse.test.variance_weighted << "\n";
     std::cout << "  held-out CCA      rho_min " << r.cca.test.min << "  mean " << r.cca.test.mean
               << "  kappa_w " << r.cca.test.kappa << "\n";
     if (r.has_mcc) std::cout << "  MCC (Pearson)     " << r.mcc_pearson.mcc << "\n";
     for (const auto& b : r.baselines)
-      std::cout << "  baseline " << b.name << ": held-out R² " << b.forward.test.mean << "\n";
+      std::cout << "  baseline " << b.name << ": held-out R² " << b.forward.test.variance_weighted
+                << "\n";
     for (const auto& w : r.warnings) std::cout << "  warning: " << w << "\n";
     std::cout << "verdict: " << r.verdict.summary << "\n";
     if (!json_out.empty()) {

@@ -6,7 +6,8 @@
 /// invertible affine map? Target transforms of log-posteriors, ridge fits with cross-validated
 /// penalties, CCA, correlations and MCC with an optimal rectangular assignment, resampling
 /// (grouped splits, permutation nulls, bootstrap), the IdentifiabilityReport with its verdict
-/// and JSON/CSV output, logistic probes (LBFGS++), and the counterfactual A_s W_s test.
+/// and JSON/CSV output, logistic probes (LBFGS++), the counterfactual A_s W_s test, and
+/// comparisons across seeds (paired differences, sign test, TOST equivalence).
 ///
 /// Samples are columns throughout. Statistics are computed in double; inputs may be float.
 /// See docs/identify.md.
@@ -14,6 +15,7 @@
 #include "core.hpp"
 #include "identify/assignment.hpp"
 #include "identify/cca.hpp"
+#include "identify/comparison.hpp"
 #include "identify/concept_directions.hpp"
 #include "identify/correlation.hpp"
 #include "identify/probe.hpp"

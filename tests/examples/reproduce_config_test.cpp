@@ -48,7 +48,7 @@ TEST(ReproduceConfig, WrongTypeAndOutOfRangeAreRejectedByName) {
     FAIL();
   } catch (const ergo::InvalidArgument& e) {
     EXPECT_THAT(e.what(),
-                HasSubstr("epochs: expected a value of the same type as 40, got \"many\""));
+                HasSubstr("epochs: expected a value of the same type as 10, got \"many\""));
   }
   Config r;
   ergo::repro::merge_json(r, nlohmann::json{{"eta", 0.7}});
@@ -59,7 +59,7 @@ TEST(ReproduceConfig, WrongTypeAndOutOfRangeAreRejectedByName) {
     EXPECT_THAT(e.what(), HasSubstr("eta: expected a value in [0, 0.5), got 0.7"));
   }
   Config n;
-  n.exp1_n = {2, 17};  // ℓ = 16 for exp1_m = 4
+  n.exp1_n = {2, 17};  // ℓ = 16 for m = 4
   try {
     ergo::repro::check(n);
     FAIL();
@@ -67,4 +67,26 @@ TEST(ReproduceConfig, WrongTypeAndOutOfRangeAreRejectedByName) {
     EXPECT_THAT(e.what(), HasSubstr("exp1_n[]: expected a value in [1, 16], got 17"));
   }
   EXPECT_THROW(ergo::repro::merge_json(c, nlohmann::json::array()), ergo::InvalidArgument);
+  // A fraction for an integer key is refused, not truncated.
+  try {
+    ergo::repro::merge_json(c, nlohmann::json{{"seeds", 2.5}});
+    FAIL();
+  } catch (const ergo::InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("seeds: expected a value of the same type as"));
+  }
+}
+
+TEST(ReproduceConfig, PermutationCountMustReachThePThreshold) {
+  Config c;
+  c.permutations = 99;  // smallest p = 0.01, not below max_p_value = 0.01
+  try {
+    ergo::repro::check(c);
+    FAIL();
+  } catch (const ergo::InvalidArgument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("permutations: expected at least 100"));
+  }
+  c.max_p_value = 0.02;
+  EXPECT_NO_THROW(ergo::repro::check(c));
+  c.permutations = 0;  // no null at all is fine
+  EXPECT_NO_THROW(ergo::repro::check(c));
 }

@@ -124,6 +124,7 @@ TEST(IdentifyNull, PValuesAreUniformUnderATrueNull) {
   const Index m = test::scaled(200, 40);
   IdentifiabilityParams p;
   p.n_permutations = 19;
+  p.thresholds.max_p_value = 0.1;  // 19 permutations cannot reach the default 0.01 (refused)
   p.n_bootstrap = 0;
   p.reverse = false;
   p.mcc = false;
@@ -134,9 +135,10 @@ TEST(IdentifyNull, PValuesAreUniformUnderATrueNull) {
     const Matrix<double> t = rng.normal_matrix<double>(2, 60);
     p.seed = static_cast<std::uint64_t>(s);
     const IdentifiabilityReport r = check_identifiability(f, t, p);
-    low_r2 += r.null_r2_mean.p_value <= 0.05 ? 1 : 0;
-    low_rho += r.null_rho_min.p_value <= 0.05 ? 1 : 0;
-    half_r2 += r.null_r2_mean.p_value <= 0.5 ? 1 : 0;
+    low_r2 += r.null_r2.p_value <= 0.05 ? 1 : 0;
+    // ρ_min is compared with the null of ρ_1 ≥ ρ_min: conservative, so P(p ≤ 0.05) ≤ 0.05.
+    low_rho += r.null_rho_min_vs_max.p_value <= 0.05 ? 1 : 0;
+    half_r2 += r.null_r2.p_value <= 0.5 ? 1 : 0;
     // Grouped data (groups of 3 samples sharing a source): group-level null.
     Matrix<double> fg = f, tg = t;
     for (Index i = 0; i < 60; ++i) {
@@ -144,7 +146,7 @@ TEST(IdentifyNull, PValuesAreUniformUnderATrueNull) {
       tg.col(i) = t.col(i / 3 * 3) + 0.3 * t.col(i);
     }
     const IdentifiabilityReport rg = check_identifiability(fg, tg, p, blocks_of(60, 3));
-    low_grouped += rg.null_r2_mean.p_value <= 0.05 ? 1 : 0;
+    low_grouped += rg.null_r2.p_value <= 0.05 ? 1 : 0;
   }
   const Index hi = binomial_upper(m, 0.05, 1e-3);
   EXPECT_LE(low_r2, hi);
@@ -189,8 +191,9 @@ TEST(IdentifyReport, PlantedMapIsIdentifiedAndBeatsItsBaseline) {
   // Noise sd 0.01 against signals of sd ≈ 2.4: R² ≈ 1 − 2e-5, ρ ≈ 1 − 1e-5.
   EXPECT_GT(r.forward.test.mean, 0.999);
   EXPECT_GT(r.cca.test.min, 0.999);
-  EXPECT_DOUBLE_EQ(r.null_r2_mean.p_value, 1.0 / 201.0);
-  EXPECT_LT(r.null_rho_min.p95, 0.9);
+  EXPECT_DOUBLE_EQ(r.null_r2.p_value, 1.0 / 201.0);
+  EXPECT_LT(r.null_rho_min_vs_max.p95, 0.9);
+  EXPECT_DOUBLE_EQ(r.null_rho_min_vs_max.p_value, 1.0 / 201.0);
   EXPECT_LE(r.ci_rho_min.lo, r.cca.test.min);
   ASSERT_EQ(r.baselines.size(), 2u);
   EXPECT_EQ(r.baselines[0].name, "random");
@@ -209,21 +212,31 @@ TEST(IdentifyReport, IndependentDataIsNotIdentifiedAndGroupsUseKFold) {
   IdentifiabilityParams p;
   p.n_permutations = 50;
   p.n_bootstrap = 50;
+  // 50 permutations cannot reach p < 0.01 (smallest p is 1/51): refused, naming the argument.
+  try {
+    (void)check_identifiability(f, t, p, blocks_of(n, 4));
+    ADD_FAILURE() << "an unattainable p-value threshold was accepted";
+  } catch (const InvalidArgument& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("n_permutations"));
+  }
+  p.thresholds.max_p_value = 0.05;
   const IdentifiabilityReport r = check_identifiability(f, t, p, blocks_of(n, 4));
   EXPECT_FALSE(r.verdict.identified);
   EXPECT_EQ(r.forward.cv_method, RidgeCv::KFold);
   EXPECT_EQ(r.n_groups, 60);
-  EXPECT_LT(r.forward.test.mean, 0.2);
-  // 50 permutations cannot reach p < 0.01: the report says so.
-  bool warned = false;
-  for (const auto& w : r.warnings) warned = warned || w.find("cannot reach") != std::string::npos;
-  EXPECT_TRUE(warned);
+  EXPECT_EQ(r.n_train_groups + r.n_test_groups, 60);
+  EXPECT_LT(r.forward.test.variance_weighted, 0.2);
+  // Groups stay on one side of the split, and the split is reported.
+  for (Index i = 0; i < r.split.test.size(); ++i)
+    for (Index j = 0; j < r.split.train.size(); ++j)
+      ASSERT_NE(r.split.test[i] / 4, r.split.train[j] / 4);
 }
 
 TEST(IdentifyReport, JsonAndCsvOutput) {
   const Planted d = planted(160, 0.5, 7);
   IdentifiabilityParams p;
   p.n_permutations = 20;
+  p.thresholds.max_p_value = 0.05;
   p.n_bootstrap = 20;
   p.name = "net \"A\"";
   const IdentifiabilityReport r = check_identifiability(d.f, d.t, p, {}, {{"rand", d.f_random}});

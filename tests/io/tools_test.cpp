@@ -207,7 +207,7 @@ TEST(IoTools, IdentifyReportsVerdictAndWritesJson) {
   EXPECT_TRUE(j["verdict"]["identified"].get<bool>());
   EXPECT_GT(j["forward"]["test"]["mean"].get<double>(), 0.99);
   r = run(dir, kIdentify + " -q --rep '" + dir.file("F.npy") + "' --target '" + dir.file("U.npy") +
-                   "' --permutations 99 --bootstrap 0");
+                   "' --permutations 99 --max-p 0.05 --bootstrap 0");
   EXPECT_EQ(r.code, 4) << r.out << r.err;  // not identified
   r = run(dir, kIdentify + " -q --rep '" + dir.file("F.npy") + "' --target '" +
                    fixture("np_f32_c.npy") + "'");

@@ -2,7 +2,8 @@
 #pragma once
 
 /// \file logspace.hpp
-/// \brief Numerically safe log-sum-exp, softmax and log-softmax over the columns of a matrix.
+/// \brief Numerically safe log-sum-exp, softmax and log-softmax over the columns of a matrix, and
+/// the Helmert basis of the sum-zero subspace (coordinates of centred log-probabilities).
 ///
 /// Every function treats each column as one distribution (samples are columns). A column of all
 /// −inf has log-sum-exp −inf; softmax of such a column is refused (it is not a distribution).
@@ -114,6 +115,22 @@ Matrix<typename Derived::Scalar> softmax_cols(const Eigen::MatrixBase<Derived>& 
   Matrix<typename Derived::Scalar> out = m;
   softmax_cols_inplace(out);
   return out;
+}
+
+/// \brief Orthonormal basis of the sum-zero subspace of ℝ^ℓ (Helmert contrasts).
+///
+/// Column j (j = 0..ℓ−2) is (1, …, 1, −(j+1), 0, …, 0)/sqrt((j+1)(j+2)) with j+1 ones.
+/// \param l dimension ℓ ≥ 2 \return ℓ × (ℓ−1) matrix V with VᵀV = I and Vᵀ1 = 0
+inline Matrix<double> helmert_basis(Index l) {
+  check_arg(l >= 2, "helmert_basis", "l", "at least 2", l);
+  Matrix<double> v = Matrix<double>::Zero(l, l - 1);
+  for (Index j = 0; j < l - 1; ++j) {
+    const double jj = static_cast<double>(j + 1);
+    const double s = 1.0 / std::sqrt(jj * (jj + 1.0));
+    v.col(j).head(j + 1).setConstant(s);
+    v(j + 1, j) = -jj * s;
+  }
+  return v;
 }
 
 /// \brief log(p) that refuses negative or NaN input and maps 0 to −inf explicitly.

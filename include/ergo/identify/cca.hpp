@@ -298,7 +298,7 @@ class Cca {
         for (Index i = 0; i < m_n; ++i) qtp.row(i) = m_qt.row(perm[i]);
         cross.noalias() = m_qf.transpose() * qtp;
       }
-      Eigen::JacobiSVD<Matrix<double>> svd(cross, Eigen::ComputeThinU | Eigen::ComputeThinV);
+      Eigen::BDCSVD<Matrix<double>> svd(cross, Eigen::ComputeThinU | Eigen::ComputeThinV);
       m_rho = svd.singularValues().head(m).cwiseMin(1.0);
       m_a = scatter(m_rf, m_pf, svd.matrixU().leftCols(m), f.rows()) * sq;
       m_b = scatter(m_rt, m_pt, svd.matrixV().leftCols(m), t.rows()) * sq;
@@ -310,7 +310,7 @@ class Cca {
       const Matrix<double> cov_ft =
           (st.c - st.s * st.t.transpose() / static_cast<double>(m_n)) / static_cast<double>(m_n - 1);
       const Matrix<double> mm = m_wf.transpose() * cov_ft * m_wt;
-      Eigen::JacobiSVD<Matrix<double>> svd(mm, Eigen::ComputeThinU | Eigen::ComputeThinV);
+      Eigen::BDCSVD<Matrix<double>> svd(mm, Eigen::ComputeThinU | Eigen::ComputeThinV);
       m_a = m_wf * svd.matrixU().leftCols(m);
       m_b = m_wt * svd.matrixV().leftCols(m);
       // Actual in-sample correlations of the variates (differ from the singular values when

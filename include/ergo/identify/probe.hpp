@@ -57,6 +57,13 @@ struct LogisticParams {
   double tolerance = 1e-6;
   /// LBFGS memory (correction pairs, default 10).
   Index memory = 10;
+  /// Standardise every feature before fitting (default false, scikit-learn's behaviour without a
+  /// StandardScaler): centre it (only with an intercept, so a model without one stays without)
+  /// and divide by its standard deviation (its root mean square when not centred; constant
+  /// features are left unscaled). The penalty then acts on standardised weights, so C means the
+  /// same whatever the feature scale. weights() and intercept() are returned in the original
+  /// units, so decision_function() takes raw features either way.
+  bool standardize = false;
 
   void check() const {
     const char* who = "LogisticParams::check";
@@ -147,6 +154,17 @@ class LogisticRegression {
               detail::str_cat("at least 2 and > max label ", ymax), m_k);
     m_d = f.rows();
     m_x = f.template cast<double>();
+    m_shift = Vector<double>::Zero(m_d);
+    m_scale = Vector<double>::Ones(m_d);
+    if (m_params.standardize) {
+      const double nd = static_cast<double>(m_x.cols());
+      if (m_params.fit_intercept) m_shift = m_x.rowwise().mean();
+      for (Index j = 0; j < m_d; ++j) {
+        const double ss = (m_x.row(j).array() - m_shift[j]).square().sum() / nd;
+        if (ss > 0.0 && std::isfinite(ss)) m_scale[j] = std::sqrt(ss);
+      }
+      m_x = (m_x.colwise() - m_shift).array().colwise() / m_scale.array();
+    }
     m_y.resize(y.size());
     for (Index i = 0; i < y.size(); ++i) m_y[i] = static_cast<Index>(y(i));
     const Index rows = binary() ? 1 : m_k;
@@ -335,6 +353,9 @@ class LogisticRegression {
     const Index rows = binary() ? 1 : m_k;
     m_w = Eigen::Map<const Matrix<double>>(theta.data(), rows, m_d);
     m_b = m_params.fit_intercept ? Vector<double>(theta.tail(rows)) : Vector<double>::Zero(rows);
+    // Back to the original feature units: w·(f − μ)/σ + b = (w/σ)·f + (b − (w/σ)·μ).
+    m_w = m_w.array().rowwise() / m_scale.transpose().array();
+    m_b -= m_w * m_shift;
     if (!binary()) m_b.array() -= m_b.mean();  // softmax is invariant to a common shift
   }
 
@@ -344,7 +365,8 @@ class LogisticRegression {
   double m_gradient_norm = std::numeric_limits<double>::quiet_NaN();
   Matrix<double> m_w;
   Vector<double> m_b;
-  Matrix<double> m_x;  // training data, only during fit
+  Vector<double> m_shift, m_scale;  // standardisation of the features (identity without it)
+  Matrix<double> m_x;  // training data (standardised), only during fit
   IndexVector m_y;
   bool m_fitted = false;
   Outcome m_outcome;

@@ -105,6 +105,27 @@ inline IndexVector concat_indices(const std::vector<const std::vector<Index>*>& 
 
 }  // namespace detail
 
+/// \brief Groups of identical columns: samples whose columns of `x` are equal share a group.
+///
+/// Use it to keep repeated inputs on one side of every split (a context that occurs in both the
+/// fitting and the scoring samples lets any injective representation interpolate it). Group ids
+/// are 0, 1, … in order of first appearance. \param x k × N integer matrix (e.g. the informative
+/// rows of discrete contexts)
+template <class Derived>
+Groups distinct_column_groups(const Eigen::DenseBase<Derived>& x) {
+  static_assert(std::is_integral<typename Derived::Scalar>::value,
+                "ergo::distinct_column_groups: columns must be integer");
+  std::map<std::vector<Index>, Index> seen;
+  std::vector<Index> ids(static_cast<size_t>(x.cols()));
+  std::vector<Index> key(static_cast<size_t>(x.rows()));
+  for (Index s = 0; s < x.cols(); ++s) {
+    for (Index r = 0; r < x.rows(); ++r) key[static_cast<size_t>(r)] = static_cast<Index>(x(r, s));
+    const auto it = seen.emplace(key, static_cast<Index>(seen.size())).first;
+    ids[static_cast<size_t>(s)] = it->second;
+  }
+  return Groups(std::move(ids));
+}
+
 /// \brief Number of distinct groups among n samples (n when no groups are given).
 inline Index count_groups(const Groups& groups, Index n) {
   groups.check_size("count_groups", n);
@@ -191,6 +212,43 @@ inline IndexVector fold_assignment(Index n, Index k, Rng& rng, const Groups& gro
   return fold;
 }
 
+/// \brief Draws the pairing permutations of a permutation null (see permute_samples); the group
+/// structure is analysed once, so drawing B permutations costs O(B n).
+class GroupPermuter {
+ public:
+  /// \param n number of samples \param groups optional group id per sample
+  GroupPermuter(Index n, const Groups& groups = {}) : m_n(n), m_plain(groups.empty()) {
+    groups.check_size("GroupPermuter", n);
+    if (m_plain) return;
+    m_members = detail::group_members(groups, n);
+    std::map<size_t, std::vector<size_t>> by_size;
+    for (size_t grp = 0; grp < m_members.size(); ++grp) by_size[m_members[grp].size()].push_back(grp);
+    for (auto& kv : by_size) m_by_size.push_back(std::move(kv.second));
+  }
+
+  /// One permutation p: pairing F.col(i) with T.col(p[i]) breaks the F–T association.
+  IndexVector operator()(Rng& rng) const {
+    if (m_plain) return rng.permutation(m_n);
+    IndexVector p(m_n);
+    for (const auto& same : m_by_size) {
+      std::vector<size_t> src = same;
+      rng.shuffle(src);
+      for (size_t t = 0; t < same.size(); ++t) {
+        const auto& dst_m = m_members[same[t]];
+        const auto& src_m = m_members[src[t]];
+        for (size_t j = 0; j < dst_m.size(); ++j) p[dst_m[j]] = src_m[j];
+      }
+    }
+    return p;
+  }
+
+ private:
+  Index m_n = 0;
+  bool m_plain = true;
+  std::vector<std::vector<Index>> m_members;
+  std::vector<std::vector<size_t>> m_by_size;  // groups of equal size, by increasing size
+};
+
 /// \brief A random pairing permutation for a permutation null.
 ///
 /// Returns p such that pairing F.col(i) with T.col(p[i]) breaks the F–T association. Without
@@ -198,26 +256,12 @@ inline IndexVector fold_assignment(Index n, Index k, Rng& rng, const Groups& gro
 /// targets with other groups *of the same size* (position j of one group takes position j of the
 /// other, positions in increasing sample order); a group whose size is unique keeps its own
 /// targets. This keeps within-group dependence intact, which a row shuffle destroys (a row
-/// shuffle makes the null too optimistic when samples of a group are alike).
+/// shuffle makes the null too optimistic when samples of a group are alike). For many draws on
+/// the same groups, use GroupPermuter (the same draws, without re-analysing the groups).
 /// \param n number of samples \param groups optional group id per sample
 /// \return IndexVector of size n, a permutation of 0..n−1
 inline IndexVector permute_samples(Index n, Rng& rng, const Groups& groups = {}) {
-  groups.check_size("permute_samples", n);
-  if (groups.empty()) return rng.permutation(n);
-  auto members = detail::group_members(groups, n);
-  std::map<size_t, std::vector<size_t>> by_size;
-  for (size_t grp = 0; grp < members.size(); ++grp) by_size[members[grp].size()].push_back(grp);
-  IndexVector p(n);
-  for (auto& kv : by_size) {
-    std::vector<size_t> src = kv.second;
-    rng.shuffle(src);
-    for (size_t t = 0; t < kv.second.size(); ++t) {
-      const auto& dst_m = members[kv.second[t]];
-      const auto& src_m = members[src[t]];
-      for (size_t j = 0; j < dst_m.size(); ++j) p[dst_m[j]] = src_m[j];
-    }
-  }
-  return p;
+  return GroupPermuter(n, groups)(rng);
 }
 
 /// \brief Number of groups that can exchange targets in permute_samples (groups whose size is

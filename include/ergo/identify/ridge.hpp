@@ -72,10 +72,22 @@ inline const char* to_string(RidgeCv m) {
   return "unknown";
 }
 
+/// \brief How the penalty search scores a λ across several outputs.
+enum class RidgeSelection {
+  /// 1 − Σ_j SSE_j / Σ_j SST_j (default): outputs count by their variance, so the choice is
+  /// invariant to rotations of the targets (e.g. to which orthonormal basis ilr uses).
+  VarianceWeighted,
+  /// Mean of the per-output R²_j (scikit-learn's "uniform_average"): every output counts
+  /// equally, so the choice depends on the target basis.
+  MeanR2,
+};
+
 /// \brief Ridge regression settings.
 struct RidgeParams {
   /// Penalty selection method. Default Auto: grouped K-fold with groups, GCV without.
   RidgeCv cv = RidgeCv::Auto;
+  /// How the CV scores of several outputs are combined (default VarianceWeighted).
+  RidgeSelection selection = RidgeSelection::VarianceWeighted;
   /// Number of folds for KFold, ≥ 2 (reduced to the number of groups if there are fewer).
   Index folds = 5;
   /// Absolute penalties to search. Empty (default): a log-spaced relative grid, see below.
@@ -338,19 +350,21 @@ class RidgeCvEngine {
       sol.cv_r2.setConstant(nl, k, std::numeric_limits<double>::quiet_NaN());
     }
 
-    // Choose λ maximising the mean CV R² over outputs with variance (first best on ties).
+    // Choose λ maximising the combined CV R² over outputs with variance (first best on ties):
+    // variance-weighted, Σ_j SST_j R²_j / Σ_j SST_j = 1 − Σ SSE / Σ SST, or the plain mean.
+    const bool weighted = p.selection == RidgeSelection::VarianceWeighted;
     sol.best = nl - 1;
     double best = -std::numeric_limits<double>::infinity();
     for (Index l = 0; l < nl; ++l) {
-      double s = 0.0;
-      Index cnt = 0;
+      double s = 0.0, w = 0.0;
       for (Index j = 0; j < k; ++j)
         if (std::isfinite(sol.cv_r2(l, j))) {
-          s += sol.cv_r2(l, j);
-          ++cnt;
+          const double wj = weighted ? sst[j] : 1.0;
+          s += wj * sol.cv_r2(l, j);
+          w += wj;
         }
-      if (cnt > 0 && s / static_cast<double>(cnt) > best) {
-        best = s / static_cast<double>(cnt);
+      if (w > 0.0 && s / w > best) {
+        best = s / w;
         sol.best = l;
       }
     }
@@ -593,7 +607,7 @@ class RidgeRegression {
   void set_solution(detail::RidgeSolution sol) {
     m_sol = std::move(sol);
     m_fitted = true;
-    Eigen::JacobiSVD<Matrix<double>> svd(m_sol.w);
+    Eigen::BDCSVD<Matrix<double>> svd(m_sol.w);
     m_sv = svd.singularValues();
     const double smax = m_sv.size() > 0 ? m_sv[0] : 0.0;
     const double tol = static_cast<double>(std::max(m_sol.w.rows(), m_sol.w.cols())) *

@@ -29,6 +29,7 @@
 /// \endcode
 
 #include "../core/error.hpp"
+#include "../core/logspace.hpp"
 #include "../core/types.hpp"
 
 #include <Eigen/Core>
@@ -60,22 +61,6 @@ inline const char* to_string(TargetKind k) {
     case TargetKind::Probability: return "probability";
   }
   return "unknown";
-}
-
-/// \brief Orthonormal basis of the sum-zero subspace of ℝ^ℓ (Helmert contrasts).
-///
-/// Column j (j = 0..ℓ−2) is (1, …, 1, −(j+1), 0, …, 0)/sqrt((j+1)(j+2)) with j+1 ones.
-/// \param l dimension ℓ ≥ 2 \return ℓ × (ℓ−1) matrix V with VᵀV = I and Vᵀ1 = 0
-inline Matrix<double> helmert_basis(Index l) {
-  check_arg(l >= 2, "helmert_basis", "l", "at least 2", l);
-  Matrix<double> v = Matrix<double>::Zero(l, l - 1);
-  for (Index j = 0; j < l - 1; ++j) {
-    const double jj = static_cast<double>(j + 1);
-    const double s = 1.0 / std::sqrt(jj * (jj + 1.0));
-    v.col(j).head(j + 1).setConstant(s);
-    v(j + 1, j) = -jj * s;
-  }
-  return v;
 }
 
 namespace detail {

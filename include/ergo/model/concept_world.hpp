@@ -229,6 +229,43 @@ class ConceptWorld {
     return total / static_cast<double>(x.cols());
   }
 
+  /// \brief log p(y) = log Σ_c p(y|c) p(c) for every token: the best context-free predictor.
+  /// \return |V| entries
+  Vector<Scalar> log_marginal_predictive() const {
+    Matrix<Scalar> t = m_y.log_table();  // |V| × ℓ
+    t.rowwise() += m_prior.log_prior().transpose();
+    Vector<Scalar> out(t.rows());
+    for (Index v = 0; v < t.rows(); ++v) out[v] = log_sum_exp(t.row(v));
+    return out;
+  }
+
+  /// \brief Cross-entropy of a sample's tokens under the marginal p(y) (no context): mean over
+  /// columns of −log p(y_s), nats. With bayes_cross_entropy it bounds what a context can teach:
+  /// CE_marginal − CE_Bayes is the learnable information (an estimate of I(y; x)).
+  double marginal_cross_entropy(const IntRowVector& y) const {
+    const char* who = "ConceptWorld::marginal_cross_entropy";
+    check_arg(y.size() > 0, who, "y", "at least one token", 0);
+    const Vector<Scalar> lp = log_marginal_predictive();
+    double total = 0.0;
+    for (Index s = 0; s < y.size(); ++s) {
+      check_arg(y[s] >= 0 && y[s] < vocab_size(), who, "y",
+                detail::str_cat("tokens in [0, ", vocab_size(), ")"), y[s]);
+      total -= static_cast<double>(lp[y[s]]);
+    }
+    return total / static_cast<double>(y.size());
+  }
+
+  /// \brief Prior marginals log p(c_k = v), stacked like log_marginals(): (Σ_k |V_k|) entries.
+  Vector<Scalar> log_prior_marginals() const {
+    return marginalise(Matrix<Scalar>(m_prior.log_prior())).col(0);
+  }
+
+  /// \brief One-hot encoding of contexts, (Σ_j card_j) × N (see Emission::one_hot).
+  template <class S = Scalar>
+  Matrix<S> one_hot(const IntMatrix& x) const {
+    return m_x.template one_hot<S>(x);
+  }
+
   /// \brief ε(x, y) = 1 − max_c p(c | x, y) (paper.md §1.3): 1 × N, in [0, 1 − 1/ℓ].
   RowVector<Scalar> epsilon(const IntMatrix& x, const IntRowVector& y) const {
     const Matrix<Scalar> lp = log_posterior_xy(x, y);
@@ -340,19 +377,52 @@ class ConceptWorld {
   std::vector<Index> m_value_offsets;
 };
 
+/// \brief How make_paper_world generates the context x from the concepts.
+enum class ContextKind {
+  /// The paper's mixing: the first n bits of a permuted one-hot of the joint configuration, each
+  /// flipped with probability η (Emission::permuted_one_hot). n = ℓ is invertible up to noise.
+  PermutedOneHot,
+  /// n binary observations, each a noisy Boolean function of a random subset of concepts
+  /// (Emission::random_boolean_functions): the prior, hence the graph, shapes the posterior.
+  BooleanFunctions,
+};
+
+/// \brief How make_paper_world generates the next token y from the concepts.
+enum class TokenKind {
+  Table,     ///< p(y|c) = softmax of a random ℓ × |V| logit table (Emission::softmax_token)
+  Additive,  ///< logits additive in the concepts (Emission::additive_softmax_token)
+};
+
 /// \brief The paper's simulation world (paper.md §3.2), with the knobs the experiments sweep.
 struct PaperWorldParams {
   Index m = 4;            ///< number of concepts, >= 1
   Index cardinality = 2;  ///< values per concept, >= 2 (2 = binary, the paper's setting)
   double er_k = 1.0;      ///< ER-k graph: k·m edges (capped at m(m−1)/2), >= 0
-  Index n_observed = -1;  ///< observed bits n of the permuted one-hot, 1..ℓ; −1 means ℓ
+  /// Informative context variables n: 1..ℓ for PermutedOneHot, >= 1 for BooleanFunctions;
+  /// −1 means ℓ (PermutedOneHot) or 3·m (BooleanFunctions).
+  Index n_observed = -1;
   double eta = 0.05;      ///< bit-flip probability, [0, 0.5); 0 makes x deterministic given c
+  ContextKind context = ContextKind::PermutedOneHot;  ///< how x is generated
+  Index parents_per_observation = 2;  ///< BooleanFunctions: concepts per observation, [1, m]
+  /// Nuisance bits appended to x after the n informative variables, independent of c
+  /// (Emission::nuisance_bits), >= 0. Default 0.
+  Index n_nuisance = 0;
   Index vocab = -1;  ///< next-token vocabulary, >= 2; −1 means ℓ + 1 (diversity needs ℓ+1)
+  TokenKind token = TokenKind::Table;  ///< how y is generated
   double tau = 1.0;  ///< temperature of the random token logits, > 0
   double cpt_low = 0.2;  ///< binary CPTs: p(c_k = 1 | pa) ~ U[cpt_low, cpt_high]
   double cpt_high = 0.8;
   double dirichlet_alpha = 1.0;                 ///< categorical CPT columns ~ Dirichlet(α)
   Index max_joint_size = kDefaultMaxJointSize;  ///< refuse ℓ above this
+
+  /// Informative context variables the world will have (n_observed with −1 resolved).
+  Index informative_size() const {
+    if (n_observed >= 1) return n_observed;
+    if (context == ContextKind::BooleanFunctions) return 3 * m;
+    Index l = 1;
+    for (Index k = 0; k < m; ++k) l *= cardinality;
+    return l;
+  }
 
   void check() const {
     const char* who = "PaperWorldParams::check";
@@ -361,14 +431,21 @@ struct PaperWorldParams {
     check_arg(er_k >= 0, who, "er_k", ">= 0", er_k);
     check_arg(n_observed == -1 || n_observed >= 1, who, "n_observed", "-1 or >= 1", n_observed);
     check_arg(eta >= 0 && eta < 0.5, who, "eta", "a value in [0, 0.5)", eta);
+    if (context == ContextKind::BooleanFunctions)
+      check_range(who, "parents_per_observation", parents_per_observation, Index(1), m);
+    check_arg(n_nuisance >= 0, who, "n_nuisance", ">= 0", n_nuisance);
     check_arg(vocab == -1 || vocab >= 2, who, "vocab", "-1 or >= 2", vocab);
     check_positive(who, "tau", tau);
     RandomCptParams{cpt_low, cpt_high, dirichlet_alpha}.check();
   }
 };
 
-/// \brief Builds the paper's world: random ER-k DAG, random CPTs, x = permuted one-hot of the
-/// joint configuration truncated to n bits with flip noise η, y = random softmax token.
+/// \brief Builds the paper's world: random ER-k DAG, random CPTs, the context x (the paper's
+/// permuted one-hot of the joint configuration truncated to n bits with flip noise η, or noisy
+/// Boolean functions of concept subsets), optional nuisance bits after it, and the next token y
+/// (a random softmax table or concept-additive logits). Random draws happen in that order, so
+/// changing n, η or the nuisance count of a PermutedOneHot world keeps its graph, CPTs,
+/// permutation and token table.
 template <class Scalar>
 ConceptWorld<Scalar> make_paper_world(const PaperWorldParams& p, Rng& rng) {
   p.check();
@@ -380,10 +457,20 @@ ConceptWorld<Scalar> make_paper_world(const PaperWorldParams& p, Rng& rng) {
   auto prior = ConceptModel<Scalar>::random(
       std::move(g), rng, RandomCptParams{p.cpt_low, p.cpt_high, p.dirichlet_alpha},
       p.max_joint_size);
-  const Index n = p.n_observed < 0 ? l : p.n_observed;
-  check_arg(n <= l, "make_paper_world", "n_observed", detail::str_cat("at most ℓ = ", l), n);
-  auto x = Emission<Scalar>::permuted_one_hot(l, n, p.eta, rng);
-  auto y = Emission<Scalar>::softmax_token(l, p.vocab < 0 ? l + 1 : p.vocab, p.tau, rng);
+  const Index n = p.informative_size();
+  Emission<Scalar> x;
+  if (p.context == ContextKind::PermutedOneHot) {
+    check_arg(n <= l, "make_paper_world", "n_observed", detail::str_cat("at most ℓ = ", l), n);
+    x = Emission<Scalar>::permuted_one_hot(l, n, p.eta, rng);
+  } else {
+    x = Emission<Scalar>::random_boolean_functions(prior, n, p.parents_per_observation, p.eta, rng);
+  }
+  if (p.n_nuisance > 0)
+    x = Emission<Scalar>::concatenate(x, Emission<Scalar>::nuisance_bits(l, p.n_nuisance));
+  const Index vocab = p.vocab < 0 ? l + 1 : p.vocab;
+  auto y = p.token == TokenKind::Table
+               ? Emission<Scalar>::softmax_token(l, vocab, p.tau, rng)
+               : Emission<Scalar>::additive_softmax_token(prior, vocab, p.tau, rng);
   return ConceptWorld<Scalar>(std::move(prior), std::move(x), std::move(y));
 }
 

@@ -118,11 +118,8 @@ class Emission {
     std::vector<std::vector<Index>> parents;
     std::vector<Matrix<Scalar>> cpts;
     for (Index j = 0; j < n; ++j) {
-      const IndexVector perm = rng.permutation(model.size());
-      std::vector<Index> pa(perm.data(), perm.data() + parents_per_variable);
-      std::sort(pa.begin(), pa.end());
       Index pc = 1;
-      for (Index p : pa) pc *= model.graph().cardinality(p);
+      std::vector<Index> pa = draw_parents(model, parents_per_variable, rng, pc);
       Matrix<Scalar> t(cardinality, pc);
       for (Index c = 0; c < pc; ++c) t.col(c) = rng.dirichlet<Scalar>(cardinality, alpha);
       parents.push_back(std::move(pa));
@@ -166,6 +163,108 @@ class Emission {
     return Emission(std::vector<Matrix<Scalar>>{logits.cast<Scalar>()});
   }
 
+  /// \brief n binary variables independent of the concepts ("nuisance bits"): p(o_j = 1 | c) = p
+  /// for every configuration. They carry no information about c, so they leave every posterior
+  /// unchanged, but a predictor that reads its whole input must learn to ignore them.
+  /// \param l ℓ \param n number of bits, >= 1 \param p probability of a 1, in (0, 1)
+  static Emission nuisance_bits(Index l, Index n, double p = 0.5) {
+    const char* who = "Emission::nuisance_bits";
+    check_arg(l >= 1, who, "l", ">= 1", l);
+    check_arg(n >= 1, who, "n", ">= 1", n);
+    check_arg(p > 0.0 && p < 1.0, who, "p", "a value in (0, 1)", p);
+    Matrix<Scalar> t(2, l);
+    t.row(0).setConstant(static_cast<Scalar>(1.0 - p));
+    t.row(1).setConstant(static_cast<Scalar>(p));
+    return Emission(std::vector<Matrix<Scalar>>(static_cast<size_t>(n), t));
+  }
+
+  /// \brief Binary observations that each depend on a random subset of the concepts (form (a)
+  /// with a noisy deterministic mechanism): x_j = g_j(c_{pa_j}) flipped with probability η, where
+  /// pa_j is a uniformly drawn set of `parents_per_variable` concepts and g_j a uniformly drawn
+  /// Boolean function of their values that is not constant (a constant g_j would be a nuisance
+  /// bit). Because each observation sees only part of c, the prior p(c) — and so the concept
+  /// graph — shapes the posterior, unlike a one-hot of the joint configuration.
+  /// \param model the concept model \param n observations, >= 1
+  /// \param parents_per_variable concepts per observation, in [1, m]
+  /// \param eta flip probability in [0, 0.5) \param rng random stream
+  static Emission random_boolean_functions(const ConceptModel<Scalar>& model, Index n,
+                                           Index parents_per_variable, double eta, Rng& rng) {
+    const char* who = "Emission::random_boolean_functions";
+    check_arg(n >= 1, who, "n", ">= 1", n);
+    check_range(who, "parents_per_variable", parents_per_variable, Index(1), model.size());
+    check_arg(eta >= 0 && eta < 0.5, who, "eta", "a value in [0, 0.5)", eta);
+    std::vector<std::vector<Index>> parents;
+    std::vector<Matrix<Scalar>> cpts;
+    for (Index j = 0; j < n; ++j) {
+      Index pc = 1;
+      std::vector<Index> pa = draw_parents(model, parents_per_variable, rng, pc);
+      std::vector<int> truth(static_cast<size_t>(pc));
+      for (;;) {  // redraw constant functions (probability 2 / 2^pc per draw)
+        int ones = 0;
+        for (auto& v : truth) ones += (v = rng.uniform() < 0.5 ? 1 : 0);
+        if (ones > 0 && ones < pc) break;
+      }
+      Matrix<Scalar> t(2, pc);
+      for (Index c = 0; c < pc; ++c) {
+        const double p1 = truth[static_cast<size_t>(c)] ? 1.0 - eta : eta;
+        t(0, c) = static_cast<Scalar>(1.0 - p1);
+        t(1, c) = static_cast<Scalar>(p1);
+      }
+      parents.push_back(std::move(pa));
+      cpts.push_back(std::move(t));
+    }
+    return from_concept_cpts(model, parents, cpts);
+  }
+
+  /// \brief A categorical token whose logits are additive in the concepts:
+  /// p(y | c) = softmax_y( Σ_k a_{y,k,c_k} / (τ √m) ) with a ~ N(0, 1), so every logit has
+  /// variance 1/τ², as in softmax_token, but the table has m·|V_k|·|V| free numbers instead of
+  /// ℓ·|V|. A predictor can then learn p(y|c) from a number of samples that grows with m, not ℓ,
+  /// which keeps next-token learning feasible for large ℓ. Full support for every τ > 0.
+  static Emission additive_softmax_token(const ConceptModel<Scalar>& model, Index vocab, double tau,
+                                         Rng& rng) {
+    const char* who = "Emission::additive_softmax_token";
+    check_arg(vocab >= 2, who, "vocab", ">= 2", vocab);
+    check_positive(who, "tau", tau);
+    const Index m = model.size(), l = model.joint_size();
+    std::vector<Index> off(static_cast<size_t>(m));
+    Index total = 0;
+    for (Index k = 0; k < m; ++k) {
+      off[static_cast<size_t>(k)] = total;
+      total += model.graph().cardinality(k);
+    }
+    const Matrix<double> a = rng.normal_matrix<double>(vocab, total);
+    const double scale = 1.0 / (tau * std::sqrt(static_cast<double>(m)));
+    Matrix<double> logits = Matrix<double>::Zero(vocab, l);
+    for (Index i = 0; i < l; ++i)
+      for (Index k = 0; k < m; ++k)
+        logits.col(i) += a.col(off[static_cast<size_t>(k)] + model.configs()(k, i));
+    logits *= scale;
+    softmax_cols_inplace(logits);
+    return Emission(std::vector<Matrix<Scalar>>{logits.cast<Scalar>()});
+  }
+
+  /// \brief The variables of `a` followed by those of `b` (both over the same ℓ configurations).
+  /// The result keeps `a`'s permutation() (if any).
+  static Emission concatenate(const Emission& a, const Emission& b) {
+    const char* who = "Emission::concatenate";
+    check_arg(a.size() > 0 && b.size() > 0, who, "a, b", "two non-empty emissions",
+              detail::str_cat(a.size(), " and ", b.size(), " variables"));
+    check_arg(b.joint_size() == a.joint_size(), who, "b",
+              detail::str_cat("tables over ℓ = ", a.joint_size(), " configurations"),
+              b.joint_size());
+    Emission e;
+    e.m_card = a.m_card;
+    e.m_card.insert(e.m_card.end(), b.m_card.begin(), b.m_card.end());
+    e.m_offsets = a.m_offsets;
+    for (Index o : b.m_offsets) e.m_offsets.push_back(o + a.total_cardinality());
+    e.m_prob.resize(a.total_cardinality() + b.total_cardinality(), a.joint_size());
+    e.m_prob << a.m_prob, b.m_prob;
+    e.m_permutation = a.m_permutation;
+    e.finish();
+    return e;
+  }
+
   /// Number of observed variables n.
   Index size() const { return static_cast<Index>(m_card.size()); }
   /// ℓ, the number of joint configurations the tables cover.
@@ -205,6 +304,18 @@ class Emission {
     return out;
   }
 
+  /// \brief One-hot encoding of observations: the (Σ_j card_j) × N matrix with a 1 in row
+  /// offset(j) + x(j, s) of column s for every variable j (the input a discrete next-token model
+  /// sees). \param x n × N observed values \throws InvalidArgument on a bad shape or value
+  template <class S = Scalar>
+  Matrix<S> one_hot(const IntMatrix& x) const {
+    check_observations("Emission::one_hot", "x", x);
+    Matrix<S> out = Matrix<S>::Zero(total_cardinality(), x.cols());
+    for (Index s = 0; s < x.cols(); ++s)
+      for (Index j = 0; j < size(); ++j) out(m_offsets[static_cast<size_t>(j)] + x(j, s), s) = S(1);
+    return out;
+  }
+
   /// \brief Checks an n × N observation matrix: shape and every value in [0, card_j).
   void check_observations(const char* who, const char* what, const IntMatrix& x) const {
     check_shape(who, what, x, size(), -1);
@@ -217,6 +328,17 @@ class Emission {
   }
 
  private:
+  // `count` distinct concepts drawn uniformly (ascending), and their number of joint values.
+  static std::vector<Index> draw_parents(const ConceptModel<Scalar>& model, Index count, Rng& rng,
+                                         Index& configurations) {
+    const IndexVector perm = rng.permutation(model.size());
+    std::vector<Index> pa(perm.data(), perm.data() + count);
+    std::sort(pa.begin(), pa.end());
+    configurations = 1;
+    for (Index p : pa) configurations *= model.graph().cardinality(p);
+    return pa;
+  }
+
   void finish() {
     m_log = m_prob.unaryExpr([](Scalar p) {
       return p > Scalar(0) ? std::log(p) : -std::numeric_limits<Scalar>::infinity();

@@ -114,6 +114,34 @@ struct IdentityCheck {
   Index n = 0;                  ///< samples compared
 };
 
+/// \brief Parameter-free agreement of a representation with Theorem 3.1
+/// (IdentifiabilityTheory::assess). Nothing is fitted: A, b and the residual come from the world
+/// and the unembedding given to the theory.
+///
+/// R²(X; Ŷ) below is 1 − Σ‖X − Ŷ‖² / Σ‖X − X̄‖² over all coordinates and contexts (variance
+/// weighted, invariant to rotations of the coordinates); it is 1 for an exact match and negative
+/// when Ŷ is further from X than X's own mean. In representation space F is first projected on
+/// the range of L̂ (P = pinv(L̂ᵀ) L̂ᵀ): the directions of f_x outside it do not change any token
+/// difference, so the theorem says nothing about them (P = I when L̂ is square and invertible).
+struct TheoremFit {
+  Index n = 0;          ///< contexts compared
+  Index range_dim = 0;  ///< rank of L̂: the dimension of the space F is compared in
+  /// R²(P F; A λ + b): the theorem's linear form alone.
+  double r2_linear = std::numeric_limits<double>::quiet_NaN();
+  /// R²(P F; A λ + b − pinv(L̂ᵀ) Δh): the exact form (1 for the Bayes predictor).
+  double r2_exact = std::numeric_limits<double>::quiet_NaN();
+  /// var(pinv(L̂ᵀ) Δh) / var(P F), both centred over the contexts: the share of the
+  /// representation's variation that the linear form leaves to the residual term.
+  double residual_share = std::numeric_limits<double>::quiet_NaN();
+  /// The same three in token-logit space (the stacked identity, r rows): R²(L̂ᵀF; Lᵀλ + Δβ),
+  /// R²(L̂ᵀF; Lᵀλ + Δβ − Δh) and var(Δh)/var(L̂ᵀF). Unlike the representation-space values they
+  /// do not amplify errors along directions where L̂ is small.
+  double logit_r2_linear = std::numeric_limits<double>::quiet_NaN();
+  double logit_r2_exact = std::numeric_limits<double>::quiet_NaN();
+  double logit_residual_share = std::numeric_limits<double>::quiet_NaN();
+  double mean_epsilon = std::numeric_limits<double>::quiet_NaN();  ///< mean ε over x and y_j
+};
+
 /// \brief Theorem 3.1's quantities for a world and an unembedding (see the file comment).
 /// \tparam Scalar_ the world's scalar (computations are in double)
 template <class Scalar_>
@@ -196,6 +224,10 @@ class IdentifiabilityTheory {
   const Matrix<double>& a() const { return m_A; }
   /// Spectrum of A (rank ≤ ℓ − 1 because Lᵀ1 = 0).
   const SpectrumInfo& a_spectrum() const { return m_spec_a; }
+  /// Spectrum of A on the sum-zero subspace (A V with V the ℓ × (ℓ−1) Helmert basis): the part of
+  /// A that acts on identifiable (centred) log-posteriors. Its rank and condition number are the
+  /// meaningful ones, since A's full spectrum always has a zero (Lᵀ1 = 0).
+  const SpectrumInfo& a_identified_spectrum() const { return m_spec_a_id; }
   /// b = pinv(L̂ᵀ) Δβ, d.
   const Vector<double>& b() const { return m_b; }
   /// β_{y_j}, j = 0..r.
@@ -276,16 +308,67 @@ class IdentifiabilityTheory {
     return c;
   }
 
+  /// \brief Parameter-free agreement of a representation F = f_x(x) (d × N) with the theorem on
+  /// contexts x (see TheoremFit). Needs at least 2 contexts.
+  template <class DF>
+  TheoremFit assess(const IntMatrix& x, const Eigen::MatrixBase<DF>& f_in) const {
+    const char* who = "IdentifiabilityTheory::assess";
+    const auto& f = f_in.eval();
+    check_shape(who, "f", f, m_d, x.cols());
+    check_arg(x.cols() >= 2, who, "x", "at least 2 contexts", x.cols());
+    check_finite(who, "f", f);
+    const TheoryPrediction p = predict(x);
+    const Matrix<double> fd = f.template cast<double>();
+    auto centred_ss = [](const Matrix<double>& m) {
+      return (m.colwise() - m.rowwise().mean()).squaredNorm();
+    };
+    auto r2 = [&](const Matrix<double>& truth, const Matrix<double>& pred, double sst) {
+      return sst > 0.0 ? 1.0 - (truth - pred).squaredNorm() / sst
+                       : std::numeric_limits<double>::quiet_NaN();
+    };
+    TheoremFit t;
+    t.n = x.cols();
+    t.range_dim = m_spec_lhat.rank;
+    t.mean_epsilon = p.mean_epsilon;
+    const Matrix<double> lhs = m_Lhat.transpose() * fd;          // r × N
+    const Matrix<double> pf = m_pinv * lhs;                      // P F (d × N)
+    const double sst_f = centred_ss(pf);
+    t.r2_linear = r2(pf, p.affine, sst_f);
+    t.r2_exact = r2(pf, p.predicted, sst_f);
+    t.residual_share = sst_f > 0.0 ? centred_ss(p.residual) / sst_f
+                                   : std::numeric_limits<double>::quiet_NaN();
+    Matrix<double> linear_rhs = m_L.transpose() * p.lambda;
+    linear_rhs.colwise() += m_dbeta;
+    const double sst_l = centred_ss(lhs);
+    t.logit_r2_linear = r2(lhs, linear_rhs, sst_l);
+    t.logit_r2_exact = r2(lhs, p.rhs, sst_l);
+    t.logit_residual_share = sst_l > 0.0 ? centred_ss(linear_rhs - p.rhs) / sst_l
+                                         : std::numeric_limits<double>::quiet_NaN();
+    return t;
+  }
+
   /// \brief Automatic token choice: for every candidate y_0 (all tokens when |V| ≤ 512, else the
   /// first 512), a column-pivoted QR of the differences f_y(y) − f_y(y_0) orders the other tokens
   /// greedily by how much new volume each adds; the y_0 whose first min(r, d) pivots span the
   /// largest log-volume wins, and its first r pivots are y_1..y_r.
+  ///
+  /// Exception: when every token is used (r = |V| − 1) and d ≥ r, the result is 0, 1, …, |V| − 1
+  /// without a search. Changing y_0 then multiplies both sides of the stacked identity by the
+  /// same invertible r × r matrix; when L̂ has full column rank r (diversity) that changes
+  /// neither its solution set nor A, b and the predicted f_x, and the search would cost |V| QR
+  /// factorisations of a d × (|V| − 1) matrix for nothing. (When diversity fails the
+  /// least-squares objects depend on y_0 whichever rule picks it.)
   /// \param unembedding d × |V| \param r number of difference tokens, 1 ≤ r ≤ |V| − 1
   /// \return r + 1 distinct tokens, y_0 first
   static std::vector<Index> select_tokens(const Matrix<double>& unembedding, Index r) {
     const Index v = unembedding.cols(), d = unembedding.rows();
     check_arg(r >= 1 && r <= v - 1, "IdentifiabilityTheory::select_tokens", "r",
               detail::str_cat("a value in [1, ", v - 1, "]"), r);
+    if (r == v - 1 && d >= r) {
+      std::vector<Index> all(static_cast<size_t>(v));
+      std::iota(all.begin(), all.end(), Index(0));
+      return all;
+    }
     const Index candidates = std::min<Index>(v, 512);
     const Index k = std::min(r, d);
     double best = -std::numeric_limits<double>::infinity();
@@ -315,7 +398,7 @@ class IdentifiabilityTheory {
   SpectrumInfo spectrum(const Matrix<double>& m) const {
     SpectrumInfo s;
     if (m.size() == 0) return s;
-    Eigen::JacobiSVD<Matrix<double>> svd(m);
+    Eigen::BDCSVD<Matrix<double>> svd(m);
     s.singular_values = svd.singularValues();
     const double smax = s.singular_values[0];
     const double rel = m_params.rank_tol >= 0.0
@@ -349,7 +432,7 @@ class IdentifiabilityTheory {
     // pinv(L̂ᵀ) = U_k S_k⁻¹ V_kᵀ from L̂ = U S Vᵀ (d × r), on L̂'s numerical rank k.
     m_pinv.setZero(m_d, m_r);
     if (m_spec_lhat.rank > 0) {
-      Eigen::JacobiSVD<Matrix<double>> svd(m_Lhat, Eigen::ComputeThinU | Eigen::ComputeThinV);
+      Eigen::BDCSVD<Matrix<double>> svd(m_Lhat, Eigen::ComputeThinU | Eigen::ComputeThinV);
       const Index k = m_spec_lhat.rank;
       m_pinv = svd.matrixU().leftCols(k) *
                svd.singularValues().head(k).cwiseInverse().asDiagonal() *
@@ -358,6 +441,7 @@ class IdentifiabilityTheory {
     m_A = m_pinv * m_L.transpose();
     m_b = m_pinv * m_dbeta;
     m_spec_a = spectrum(m_A);
+    if (m_l >= 2) m_spec_a_id = spectrum(m_A * helmert_basis(m_l));
 
     using detail::str_cat;
     if (m_d != m_l)
@@ -389,7 +473,7 @@ class IdentifiabilityTheory {
   Index m_l = 0, m_d = 0, m_r = 0;
   Matrix<double> m_u, m_log_y, m_post_y, m_L, m_Lhat, m_pinv, m_A;
   Vector<double> m_beta, m_dbeta, m_b;
-  SpectrumInfo m_spec_lhat, m_spec_l, m_spec_a;
+  SpectrumInfo m_spec_lhat, m_spec_l, m_spec_a, m_spec_a_id;
   std::vector<std::string> m_notes;
 };
 
