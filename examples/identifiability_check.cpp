@@ -2,7 +2,7 @@
 // (transformed) log-posteriors? Prints the IdentifiabilityReport and writes it as JSON (and CSV).
 //
 // Sources of F and T (--source):
-//   train  (default) a concept world (paper.md §3.2), a next-token model trained on it (ergo::nn);
+//   train  (default) a concept world (docs/model.md), a next-token model trained on it (ergo::nn);
 //          F = f_x(x) on fresh contexts, T = the chosen transform of log p(c|x); baseline: the
 //          same architecture untrained, and the one-hot context itself. Also prints Theorem 3.1's quantities for the trained
 //          unembedding (ergo::theory): notes on d vs ℓ, the stacked-identity error, the residual.
@@ -47,7 +47,8 @@ ergo::TargetKind parse_target(const std::string& s) {
 // The context itself, one-hot per observed variable: (Σ_j card_j) × N. In the paper's worlds
 // log p(c|x) = log p(c) + Σ_j log p(x_j|c) − log p(x) is affine in this encoding up to the
 // constant log p(x), so centred targets are an exact affine function of the raw input: the
-// baseline every representation must beat (ident_anchors.md §6.6, "input-only features").
+// baseline every representation must beat (a representation that learned nothing beyond its
+// input must not pass).
 ergo::MatrixXd context_one_hot(const ergo::ConceptWorld<double>& world, const ergo::IntMatrix& x) {
   const auto& e = world.x_emission();
   ergo::MatrixXd out = ergo::MatrixXd::Zero(e.total_cardinality(), x.cols());

@@ -1,4 +1,4 @@
-// Tests for ergo/theory: the stacked identity of paper.md §2.4 step 4 for the exact predictor,
+// Tests for ergo/theory: the stacked identity (docs/theory.md, "What is computed") for the exact predictor,
 // β and h against brute force, A as the least-squares solution, the dimension notes, token
 // selection, lifting matrices and input validation.
 #include "common/test_utils.hpp"
@@ -61,7 +61,7 @@ TEST(TheoryTheorem, ExactPredictorSatisfiesTheStackedIdentityToMachinePrecision)
   EXPECT_EIGEN_NEAR(p.predicted, centred, 1e-10);
   EXPECT_LT(c.max_projected_error, 1e-10);
   // The residual term is reported, and it is not small: it carries (1 − p(c*|y)) log ε-like
-  // terms (paper.md §2.4 step 6). Predicted = affine − residual by construction.
+  // terms (docs/theory.md, "The residual term"). Predicted = affine − residual by construction.
   EXPECT_GT(p.mean_residual_norm, 0.0);
   EXPECT_TRUE(std::isfinite(p.mean_residual_norm));
   EXPECT_EIGEN_NEAR(p.affine - p.residual, p.predicted, 1e-12);

@@ -22,7 +22,8 @@
 /// Because CCA is invariant to invertible linear maps on either side, the whitened map between F
 /// and T has singular values exactly ρ: a held-out ρ_min near 1 means every target direction is
 /// linearly and invertibly recoverable, and κ_w = ρ_1/ρ_min is the whitened condition number
-/// (ident_anchors.md §2.8). In-sample ρ has a large null floor (§5.2); use held-out values.
+/// (docs/identify.md, "CCA computation"). In-sample ρ has a large null floor (docs/identify.md,
+/// the three facts at the top); use held-out values.
 ///
 /// \code
 /// ergo::Cca cca;

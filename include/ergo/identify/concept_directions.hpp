@@ -4,8 +4,8 @@
 /// \file concept_directions.hpp
 /// \brief Counterfactual concept directions and the A_s W_s test of Corollary 4.3.
 ///
-/// Procedure (paper.md §4, from the authors' code): for each concept s with counterfactual pairs
-/// (base_i, target_i) of representations,
+/// Procedure (the paper's §4 and its authors' released code; docs/identify.md): for each concept
+/// s with counterfactual pairs (base_i, target_i) of representations,
 /// - the concept direction a_s = unit( mean_i (base_i − target_i) );
 /// - the probe weight w_s = unit( w ) of an L2 logistic regression separating the bases (label 1)
 ///   from the targets (label 0);

@@ -10,7 +10,7 @@
 /// constant feature carries no information about any target).
 ///
 /// MCC (Hyvärinen & Morioka 2016; Khemakhem et al. 2020), pinned here because implementations
-/// disagree (ident_anchors.md §2.1): with C_ij = |corr(t_i, f_j)| over the k true factors t_i and
+/// disagree: with C_ij = |corr(t_i, f_j)| over the k true factors t_i and
 /// the d learned dimensions f_j, MCC = (1/k) Σ_i C_{i,π(i)} for the injective π maximising the
 /// sum (k ≤ d). When k > d only d factors can be matched and the unmatched ones count as 0.
 /// Spearman uses *average* ranks for ties (scipy's convention), which matters for discrete data.

@@ -38,8 +38,8 @@
 /// one arbitrary orthonormal basis of the centred log-posterior). The per-target values and
 /// their mean are in the report too.
 ///
-/// The verdict thresholds (VerdictThresholds) are **conventions** suggested in
-/// ident_anchors.md §7.4 from values typical of identified synthetic models (MCC/R² ≳ 0.9) and
+/// The verdict thresholds (VerdictThresholds) are **conventions** (docs/identify.md,
+/// "VerdictThresholds"), from values typical of identified synthetic models (MCC/R² ≳ 0.9) and
 /// from null floors; they are **not** numbers from the paper, which states no threshold.
 ///
 /// \code
@@ -56,7 +56,8 @@
 #include "../core/types.hpp"
 #include "cca.hpp"
 #include "correlation.hpp"
-#include "detail/writers.hpp"
+#include "report_params.hpp"
+#include "report_result.hpp"
 #include "resampling.hpp"
 #include "ridge.hpp"
 
@@ -73,365 +74,6 @@
 #include <vector>
 
 namespace ergo {
-
-/// \brief Thresholds of the verdict. Conventions, not the paper's numbers (see file comment).
-struct VerdictThresholds {
-  double min_rho_min = 0.9;       ///< held-out ρ_min must be ≥ this
-  double min_r2 = 0.9;            ///< held-out variance-weighted R² (F → T) must be ≥ this
-  double max_p_value = 0.01;      ///< permutation p-values (R² and ρ_min) must be < this
-  double max_kappa_w = 10.0;      ///< held-out κ_w = ρ_1/ρ_min must be ≤ this
-  double min_selectivity = 0.2;   ///< R² selectivity over the best baseline must be ≥ this
-  /// Also require the lower bootstrap bound of ρ_min to exceed the 95th percentile of the null
-  /// distribution of the largest held-out canonical correlation.
-  bool require_ci_above_null = true;
-
-  void check() const {
-    const char* who = "VerdictThresholds::check";
-    check_arg(max_p_value > 0.0 && max_p_value <= 1.0, who, "max_p_value", "a value in (0, 1]",
-              max_p_value);
-    check_arg(max_kappa_w >= 1.0, who, "max_kappa_w", "a value >= 1", max_kappa_w);
-  }
-};
-
-/// \brief Settings of check_identifiability.
-struct IdentifiabilityParams {
-  /// Name of the representation (appears in the report). Default "representation".
-  std::string name = "representation";
-  /// Description of the targets, e.g. "ilr(log p(c|x))". Default "targets".
-  std::string target_name = "targets";
-  /// Share of samples (whole groups) held out for testing, in (0, 1). Default 0.25.
-  double test_fraction = 0.25;
-  /// Ridge settings for both directions (default: GCV, or grouped 5-fold with groups).
-  RidgeParams ridge = {};
-  /// CCA settings (default: plain CCA via QR up to 20 000 training samples, ridge switched on
-  /// automatically for a block of dimension p once n_train < 10 p).
-  CcaParams cca = {};
-  /// Also fit T → F (how much of F the targets explain). Default true.
-  bool reverse = true;
-  /// Compute out-of-sample MCC (Pearson and Spearman). Default true.
-  bool mcc = true;
-  /// Permutations of the null (0 disables the null and its verdict criteria). Default 200, so
-  /// the smallest attainable p-value 1/201 is below the default threshold 0.01; check() refuses a
-  /// count whose smallest p-value 1/(B+1) cannot pass thresholds.max_p_value.
-  Index n_permutations = 200;
-  /// Bootstrap replicates (0 disables the intervals). Default 1000.
-  Index n_bootstrap = 1000;
-  /// Bootstrap interval level in (0, 1). Default 0.95.
-  double ci_level = 0.95;
-  /// Seed of the split, the folds, the permutations and the bootstrap.
-  std::uint64_t seed = 0;
-  /// Verdict thresholds (conventions).
-  VerdictThresholds thresholds = {};
-
-  void check() const {
-    const char* who = "IdentifiabilityParams::check";
-    check_arg(test_fraction > 0.0 && test_fraction < 1.0, who, "test_fraction",
-              "a value in (0, 1)", test_fraction);
-    check_arg(n_permutations >= 0, who, "n_permutations", "a value >= 0", n_permutations);
-    check_arg(n_bootstrap >= 0, who, "n_bootstrap", "a value >= 0", n_bootstrap);
-    check_arg(ci_level > 0.0 && ci_level < 1.0, who, "ci_level", "a value in (0, 1)", ci_level);
-    ridge.check();
-    cca.check();
-    thresholds.check();
-    if (n_permutations > 0)
-      check_arg(1.0 / static_cast<double>(n_permutations + 1) < thresholds.max_p_value, who,
-                "n_permutations",
-                detail::str_cat("a count whose smallest p-value 1/(B+1) is below "
-                                "thresholds.max_p_value = ",
-                                thresholds.max_p_value, " (at least ",
-                                static_cast<Index>(std::ceil(1.0 / thresholds.max_p_value)),
-                                "), or 0 to disable the null"),
-                n_permutations);
-  }
-};
-
-/// \brief One ridge direction of the report (F → T or T → F).
-struct RegressionSummary {
-  std::string direction;          ///< "F->T" or "T->F"
-  RidgeCv cv_method = RidgeCv::Gcv;  ///< penalty selection actually used
-  double lambda = std::numeric_limits<double>::quiet_NaN();           ///< chosen λ (absolute)
-  double relative_lambda = std::numeric_limits<double>::quiet_NaN();  ///< λ / mean Gram eigenvalue
-  double cv_r2_mean = std::numeric_limits<double>::quiet_NaN();  ///< CV R² (training samples)
-  R2Scores train;                 ///< in-sample R² on the training samples (inflation diagnostic)
-  R2Scores test;                  ///< held-out R² on the test samples (the headline)
-  Vector<double> singular_values; ///< of the fitted map (outputs × inputs)
-  double condition_number = std::numeric_limits<double>::quiet_NaN();  ///< σ_max/σ_min
-  Index rank = 0;                 ///< numerical rank of the fitted map
-};
-
-/// \brief The CCA part of the report.
-struct CcaReport {
-  CcaMethod method = CcaMethod::Qr;  ///< method actually used
-  double regularization_f = 0.0;     ///< relative ridge used on F's covariance
-  double regularization_t = 0.0;     ///< relative ridge used on T's covariance
-  Index rank_f = 0, rank_t = 0;      ///< numerical ranks of the centred training blocks
-  CcaSummary train;                  ///< in-sample spectrum (inflated; compare with the floor)
-  CcaSummary test;                   ///< held-out spectrum (the headline)
-};
-
-/// \brief One verdict criterion.
-struct Criterion {
-  std::string name;        ///< e.g. "rho_min"
-  std::string comparison;  ///< ">=", "<=", "<" or ">"
-  double value = std::numeric_limits<double>::quiet_NaN();      ///< measured value
-  double threshold = std::numeric_limits<double>::quiet_NaN();  ///< threshold
-  bool evaluated = false;  ///< false when its inputs are disabled (no null, no baseline)
-  bool passed = false;     ///< meaningful only if evaluated
-};
-
-/// \brief The verdict: "linearly identified" iff every evaluated criterion passed.
-struct Verdict {
-  bool identified = false;
-  std::vector<Criterion> criteria;
-  std::string summary;  ///< one line, e.g. "identified: 6/6 criteria passed"
-};
-
-/// \brief Everything check_identifiability computes (documented field by field in
-/// docs/identify.md).
-struct IdentifiabilityReport {
-  std::string name;         ///< representation name
-  std::string target_name;  ///< target description
-  Index n_samples = 0, n_train = 0, n_test = 0;  ///< sample counts
-  Index n_groups = 0;       ///< distinct groups (= n_samples without groups)
-  Index n_train_groups = 0, n_test_groups = 0;  ///< distinct groups on each side of the split
-  Index d = 0;              ///< feature dimension (rows of F)
-  Index k = 0;              ///< target dimension (rows of T)
-  Index n_distinct_targets = 0;  ///< distinct columns of T (few distinct values inflate fits)
-  Split split;                   ///< the train/test sample indices every statistic used
-  RegressionSummary forward;     ///< F → T
-  bool has_reverse = false;
-  RegressionSummary reverse;     ///< T → F (if params.reverse)
-  CcaReport cca;
-  bool has_mcc = false;
-  MccResult mcc_pearson;         ///< out-of-sample MCC, Pearson (matched on train)
-  MccResult mcc_spearman;        ///< out-of-sample MCC, Spearman (average ranks)
-  NullSummary null_r2;           ///< permutation null of the held-out R² (F → T, variance-weighted)
-  /// Observed held-out ρ_min against the permutation null of the held-out *largest* ρ_1
-  /// (mean, p95 and p-value are those of the null ρ_1).
-  NullSummary null_rho_min_vs_max;
-  NullSummary null_rho_mean;     ///< permutation null of the held-out mean ρ
-  Interval ci_r2;                ///< bootstrap interval of the held-out R² (variance-weighted)
-  Interval ci_rho_min;           ///< bootstrap interval of the held-out ρ_min
-  Interval ci_rho_mean;          ///< bootstrap interval of the held-out mean ρ
-  double wachter_edge = std::numeric_limits<double>::quiet_NaN();  ///< null in-sample ρ_1 bound
-  double r2_floor = std::numeric_limits<double>::quiet_NaN();      ///< d/(n_train − 1)
-  std::vector<std::string> warnings;  ///< diagnostics worth reading before the verdict
-  std::vector<IdentifiabilityReport> baselines;  ///< same report for each baseline
-  /// Held-out R² (variance-weighted) of F minus the best selectivity baseline's (NaN without one).
-  double selectivity_r2 = std::numeric_limits<double>::quiet_NaN();
-  /// Held-out ρ_min of F minus the best selectivity baseline's (NaN without one).
-  double selectivity_rho_min = std::numeric_limits<double>::quiet_NaN();
-  Verdict verdict;
-
-  /// \brief Writes the report as one JSON object (NaN/inf → null).
-  void write_json(std::ostream& os) const {
-    detail::JsonSink s(os);
-    s.begin_document();
-    visit(s);
-    s.end_document();
-  }
-  /// \brief Writes the report as long-format CSV ("key,value" rows; NaN → empty).
-  void write_csv(std::ostream& os) const {
-    detail::CsvSink s(os);
-    s.begin_document();
-    visit(s);
-    s.end_document();
-  }
-
-  /// \brief Writes a human-readable summary (a few lines per section, then the verdict).
-  void write_summary(std::ostream& os) const {
-    auto num = [](double v) {
-      if (!std::isfinite(v)) return std::string(std::isnan(v) ? "n/a" : (v > 0 ? "inf" : "-inf"));
-      char buf[32];
-      std::snprintf(buf, sizeof(buf), "%.4g", v);
-      return std::string(buf);
-    };
-    auto ci = [&](const Interval& c) {
-      return std::isfinite(c.lo) ? " [" + num(c.lo) + ", " + num(c.hi) + "]" : std::string();
-    };
-    os << "identifiability of " << name << " against " << target_name << "\n"
-       << "  samples " << n_samples << " (train " << n_train << ", test " << n_test << ", groups "
-       << n_groups << "), d = " << d << ", k = " << k << ", distinct targets "
-       << n_distinct_targets << "\n"
-       << "  held-out R^2 F->T: " << num(forward.test.variance_weighted) << ci(ci_r2)
-       << " (variance-weighted; mean over targets " << num(forward.test.mean) << "; in-sample "
-       << num(forward.train.variance_weighted) << "; " << to_string(forward.cv_method) << " lambda "
-       << num(forward.lambda) << "; kappa(W) " << num(forward.condition_number) << ", rank "
-       << forward.rank << ")\n";
-    if (has_reverse)
-      os << "  held-out R^2 T->F: mean " << num(reverse.test.mean) << ", variance-weighted "
-         << num(reverse.test.variance_weighted) << "\n";
-    os << "  held-out CCA: mean rho " << num(cca.test.mean) << ci(ci_rho_mean) << ", rho_min "
-       << num(cca.test.min) << ci(ci_rho_min) << ", kappa_w " << num(cca.test.kappa)
-       << " (in-sample rho_1 " << num(cca.train.max) << ", null edge " << num(wachter_edge)
-       << ")\n";
-    if (has_mcc)
-      os << "  MCC (matched on train): pearson " << num(mcc_pearson.mcc) << ", spearman "
-         << num(mcc_spearman.mcc) << "\n";
-    if (null_r2.permutations > 0)
-      os << "  permutation null (B = " << null_r2.permutations << "): R^2 p = "
-         << num(null_r2.p_value) << " (null mean " << num(null_r2.mean) << ", p95 "
-         << num(null_r2.p95) << "); rho_min vs null rho_1: p = "
-         << num(null_rho_min_vs_max.p_value) << " (null rho_1 mean "
-         << num(null_rho_min_vs_max.mean) << ", p95 " << num(null_rho_min_vs_max.p95) << ")\n";
-    for (const auto& b : baselines)
-      os << "  baseline " << b.name << ": R^2 " << num(b.forward.test.variance_weighted) << ", rho_min "
-         << num(b.cca.test.min) << ", verdict " << (b.verdict.identified ? "identified" : "not identified")
-         << "\n";
-    if (!baselines.empty())
-      os << "  selectivity: R^2 " << num(selectivity_r2) << ", rho_min " << num(selectivity_rho_min)
-         << "\n";
-    for (const auto& w : warnings) os << "  warning: " << w << "\n";
-    os << "  verdict: " << verdict.summary << "\n";
-    for (const auto& c : verdict.criteria)
-      os << "    " << (c.evaluated ? (c.passed ? "pass " : "FAIL ") : "skip ") << c.name << ": "
-         << num(c.value) << " " << c.comparison << " " << num(c.threshold) << "\n";
-  }
-
-  /// \internal Describes the report to a sink (JSON or CSV).
-  template <class Sink>
-  void visit(Sink& s) const {
-    s.field("name", name);
-    s.field("target_name", target_name);
-    s.begin("data");
-    s.field("n_samples", n_samples);
-    s.field("n_train", n_train);
-    s.field("n_test", n_test);
-    s.field("n_groups", n_groups);
-    s.field("d", d);
-    s.field("k", k);
-    s.field("n_distinct_targets", n_distinct_targets);
-    s.field("n_train_groups", n_train_groups);
-    s.field("n_test_groups", n_test_groups);
-    s.end();
-    visit_regression(s, "forward", forward);
-    if (has_reverse) visit_regression(s, "reverse", reverse);
-    s.begin("cca");
-    s.field("method", to_string(cca.method));
-    s.field("regularization_f", cca.regularization_f);
-    s.field("regularization_t", cca.regularization_t);
-    s.field("rank_f", cca.rank_f);
-    s.field("rank_t", cca.rank_t);
-    visit_cca(s, "train", cca.train);
-    visit_cca(s, "test", cca.test);
-    s.end();
-    if (has_mcc) {
-      s.begin("mcc");
-      s.field("pearson", mcc_pearson.mcc);
-      s.field("spearman", mcc_spearman.mcc);
-      s.field("pearson_matched", mcc_pearson.matched);
-      s.field("assignment", mcc_pearson.assignment);
-      s.end();
-    }
-    s.begin("null");
-    visit_null(s, "r2", null_r2);
-    visit_null(s, "rho_min_vs_max", null_rho_min_vs_max);
-    visit_null(s, "rho_mean", null_rho_mean);
-    s.end();
-    s.begin("bootstrap");
-    visit_interval(s, "r2", ci_r2);
-    visit_interval(s, "rho_min", ci_rho_min);
-    visit_interval(s, "rho_mean", ci_rho_mean);
-    s.end();
-    s.begin("floors");
-    s.field("wachter_edge", wachter_edge);
-    s.field("r2_floor", r2_floor);
-    s.end();
-    s.field("warnings", warnings);
-    s.field("selectivity_r2", selectivity_r2);
-    s.field("selectivity_rho_min", selectivity_rho_min);
-    s.begin("verdict");
-    s.field("identified", verdict.identified);
-    s.field("summary", verdict.summary);
-    s.begin_list("criteria");
-    for (const auto& c : verdict.criteria) {
-      s.begin_item();
-      s.field("name", c.name);
-      s.field("comparison", c.comparison);
-      s.field("value", c.value);
-      s.field("threshold", c.threshold);
-      s.field("evaluated", c.evaluated);
-      s.field("passed", c.passed);
-      s.end_item();
-    }
-    s.end_list();
-    s.end();
-    s.begin_list("baselines");
-    for (const auto& b : baselines) {
-      s.begin_item();
-      b.visit(s);
-      s.end_item();
-    }
-    s.end_list();
-  }
-
- private:
-  template <class Sink>
-  static void visit_r2(Sink& s, const char* name, const R2Scores& r) {
-    s.begin(name);
-    s.field("mean", r.mean);
-    s.field("variance_weighted", r.variance_weighted);
-    s.field("mse", r.mse);
-    s.field("per_output", r.per_output);
-    s.end();
-  }
-  template <class Sink>
-  static void visit_regression(Sink& s, const char* name, const RegressionSummary& r) {
-    s.begin(name);
-    s.field("direction", r.direction);
-    s.field("cv_method", to_string(r.cv_method));
-    s.field("lambda", r.lambda);
-    s.field("relative_lambda", r.relative_lambda);
-    s.field("cv_r2_mean", r.cv_r2_mean);
-    visit_r2(s, "train", r.train);
-    visit_r2(s, "test", r.test);
-    s.field("singular_values", r.singular_values);
-    s.field("condition_number", r.condition_number);
-    s.field("rank", r.rank);
-    s.end();
-  }
-  template <class Sink>
-  static void visit_cca(Sink& s, const char* name, const CcaSummary& c) {
-    s.begin(name);
-    s.field("rho", c.rho);
-    s.field("mean", c.mean);
-    s.field("min", c.min);
-    s.field("max", c.max);
-    s.field("kappa_w", c.kappa);
-    s.field("r2_cca", c.r2);
-    s.end();
-  }
-  template <class Sink>
-  static void visit_null(Sink& s, const char* name, const NullSummary& n) {
-    s.begin(name);
-    s.field("observed", n.observed);
-    s.field("null_mean", n.mean);
-    s.field("null_p95", n.p95);
-    s.field("p_value", n.p_value);
-    s.field("permutations", n.permutations);
-    s.end();
-  }
-  template <class Sink>
-  static void visit_interval(Sink& s, const char* name, const Interval& c) {
-    s.begin(name);
-    s.field("estimate", c.estimate);
-    s.field("lo", c.lo);
-    s.field("hi", c.hi);
-    s.field("se", c.se);
-    s.field("level", c.level);
-    s.end();
-  }
-};
-
-/// \brief A baseline representation to run the same report on (e.g. an untrained network's
-/// features): its name and its d' × N features (double; same samples as F).
-struct Baseline {
-  std::string name;                           ///< label in the report
-  Eigen::Ref<const Matrix<double>> features;  ///< d' × N, same samples (columns) as F
-  /// Include in the selectivity (F minus the best such baseline). Set false for reference points
-  /// that are reported but are not the comparison the verdict should make (e.g. the raw input).
-  bool selectivity = true;
-};
 
 namespace detail {
 
@@ -473,10 +115,14 @@ inline Criterion make_criterion(const char* name, const char* cmp, double value,
   c.evaluated = evaluated;
   if (evaluated) {
     const std::string op = cmp;
-    if (op == ">=") c.passed = value >= threshold;
-    else if (op == "<=") c.passed = value <= threshold;
-    else if (op == "<") c.passed = value < threshold;
-    else c.passed = value > threshold;
+    if (op == ">=")
+      c.passed = value >= threshold;
+    else if (op == "<=")
+      c.passed = value <= threshold;
+    else if (op == "<")
+      c.passed = value < threshold;
+    else
+      c.passed = value > threshold;
   }
   return c;
 }
@@ -516,13 +162,113 @@ inline Verdict make_verdict(const IdentifiabilityReport& r, const Identifiabilit
       if (c.passed) ++passed;
     }
   v.identified = evaluated > 0 && passed == evaluated;
-  v.summary = str_cat(v.identified ? "identified" : "not identified", ": ", passed, "/",
-                      evaluated, " evaluated criteria passed");
+  v.summary = str_cat(v.identified ? "identified" : "not identified", ": ", passed, "/", evaluated,
+                      " evaluated criteria passed");
   for (const auto& c : v.criteria)
     if (c.evaluated && !c.passed)
-      v.summary += str_cat("; failed ", c.name, " (", c.value, " ", c.comparison, " ",
-                           c.threshold, " is false)");
+      v.summary += str_cat("; failed ", c.name, " (", c.value, " ", c.comparison, " ", c.threshold,
+                           " is false)");
   return v;
+}
+
+/// Permutation null: T's training columns re-paired (groups kept whole), the ridge and CCA refitted
+/// with the F-side factorisations of `fwd` and `cca` reused, and scored on the untouched test part.
+inline void permutation_null(IdentifiabilityReport& r, RidgeRegression& fwd, const Cca& cca,
+                             const Matrix<double>& f_tr, const Matrix<double>& t_tr,
+                             const Matrix<double>& f_te, const Matrix<double>& t_te,
+                             const Groups& g_tr, const IdentifiabilityParams& params,
+                             Callback* cb) {
+  Rng rng(derive_seed(params.seed, 1));
+  std::vector<double> n_r2, n_rmax, n_rmean;
+  RidgeRegression null_fit(params.ridge);
+  Cca null_cca = cca;
+  ProgressEvent ev;
+  ev.phase = "permutation-null";
+  ev.total = params.n_permutations;
+  Stopwatch clock;
+  if (cb) cb->on_begin(ev);
+  const GroupPermuter permuter(r.n_train, g_tr);
+  for (Index b = 0; b < params.n_permutations; ++b) {
+    const IndexVector perm = permuter(rng);
+    null_fit.set_solution(fwd.engine().solve(f_tr, t_tr, perm.data(), params.ridge));
+    n_r2.push_back(r2_scores(t_te, null_fit.predict(f_te)).variance_weighted);
+    null_cca.refit_permuted(f_tr, t_tr, perm);
+    const CcaSummary cs = summarize_cca(null_cca.evaluate(f_te, t_te));
+    n_rmax.push_back(cs.max);
+    n_rmean.push_back(cs.mean);
+    if (cb) {
+      ev.step = b + 1;
+      ev.elapsed_seconds = clock.seconds();
+      if (!cb->on_progress(ev)) {
+        r.warnings.push_back(str_cat("permutation null stopped by the callback after ", b + 1,
+                                     " of ", params.n_permutations));
+        break;
+      }
+    }
+  }
+  if (cb) cb->on_end(ev, "");
+  r.null_r2 = summarize_null(r.forward.test.variance_weighted, n_r2, true);
+  r.null_rho_min_vs_max = summarize_null(r.cca.test.min, n_rmax, true);
+  r.null_rho_mean = summarize_null(r.cca.test.mean, n_rmean, true);
+}
+
+/// Cluster bootstrap of the test samples (no refit): percentile intervals of R², ρ_min, mean ρ.
+inline void bootstrap_intervals(IdentifiabilityReport& r, const Matrix<double>& t_te,
+                                const Matrix<double>& pred_te, const Matrix<double>& u_te,
+                                const Matrix<double>& v_te, const Groups& g_te,
+                                const IdentifiabilityParams& params) {
+  r.ci_r2.estimate = r.forward.test.variance_weighted;
+  r.ci_rho_min.estimate = r.cca.test.min;
+  r.ci_rho_mean.estimate = r.cca.test.mean;
+  if (params.n_bootstrap > 0) {
+    Rng rng(derive_seed(params.seed, 2));
+    std::vector<double> b_r2, b_rmin, b_rmean;
+    for (Index b = 0; b < params.n_bootstrap; ++b) {
+      const IndexVector idx = bootstrap_indices(r.n_test, rng, g_te);
+      if (idx.size() < 3) continue;
+      const Matrix<double> tt = gather_columns(t_te, idx), pp = gather_columns(pred_te, idx);
+      b_r2.push_back(r2_scores(tt, pp).variance_weighted);
+      const CcaSummary cs = summarize_cca(
+          Cca::paired_correlations(gather_columns(u_te, idx), gather_columns(v_te, idx)));
+      b_rmin.push_back(cs.min);
+      b_rmean.push_back(cs.mean);
+    }
+    r.ci_r2 = percentile_interval(r.forward.test.variance_weighted, b_r2, params.ci_level);
+    r.ci_rho_min = percentile_interval(r.cca.test.min, b_rmin, params.ci_level);
+    r.ci_rho_mean = percentile_interval(r.cca.test.mean, b_rmean, params.ci_level);
+  }
+}
+
+/// Analytic null floors, and the warnings a reader should see before the verdict.
+inline void add_floors_and_warnings(IdentifiabilityReport& r, const Groups& groups,
+                                    const Groups& g_tr) {
+  r.wachter_edge = wachter_edge(r.d, r.k, r.n_train);
+  r.r2_floor = static_cast<double>(r.d) / static_cast<double>(r.n_train - 1);
+  const Index n_eff = count_groups(g_tr, r.n_train);
+  if (r.n_distinct_targets <= r.d + 1)
+    r.warnings.push_back(
+        str_cat("only ", r.n_distinct_targets, " distinct target columns for d = ", r.d,
+                ": an affine map can interpolate any assignment of target values"));
+  if (static_cast<double>(n_eff) < 10.0 * static_cast<double>(r.d))
+    r.warnings.push_back(str_cat("effective training sample size ", n_eff, " < 10 d = ", 10 * r.d,
+                                 ": in-sample statistics are inflated"));
+  if (r.k > r.d)
+    r.warnings.push_back(str_cat("target dimension k = ", r.k, " exceeds d = ", r.d,
+                                 ": no injective linear map F -> T can exist"));
+  if (r.cca.train.max <= 2.0 * r.wachter_edge)
+    r.warnings.push_back(str_cat("in-sample top canonical correlation ", r.cca.train.max,
+                                 " is within 2x of the null Wachter edge ", r.wachter_edge));
+  if (r.forward.train.variance_weighted <= 2.0 * r.r2_floor)
+    r.warnings.push_back(str_cat("in-sample R^2 ", r.forward.train.variance_weighted,
+                                 " is within 2x of the null floor d/(n-1) = ", r.r2_floor));
+  if (r.forward.rank < std::min(r.k, r.d))
+    r.warnings.push_back(str_cat("fitted map F -> T is rank deficient: rank ", r.forward.rank,
+                                 " < ", std::min(r.k, r.d)));
+  if (!groups.empty() && exchangeable_groups(r.n_train, g_tr) < n_eff)
+    r.warnings.push_back(str_cat(
+        n_eff - exchangeable_groups(r.n_train, g_tr),
+        " training groups have a unique size and keep their own targets under the group-level "
+        "permutation (the null is conservative)"));
 }
 
 }  // namespace detail
@@ -545,8 +291,7 @@ IdentifiabilityReport check_identifiability(const Eigen::MatrixBase<DF>& f_in,
   const auto& f = f_in.eval();  // expressions evaluated once; plain matrices are not copied
   const auto& t = t_in.eval();
   params.check();
-  check_arg(f.cols() == t.cols(), who, "t", detail::str_cat(f.cols(), " columns (as f)"),
-            t.cols());
+  check_arg(f.cols() == t.cols(), who, "t", detail::str_cat(f.cols(), " columns (as f)"), t.cols());
   check_arg(f.rows() >= 1 && t.rows() >= 1, who, "f, t", "at least one row each",
             detail::str_cat(f.rows(), " and ", t.rows()));
   check_finite(who, "f", f);
@@ -620,93 +365,10 @@ IdentifiabilityReport check_identifiability(const Eigen::MatrixBase<DF>& f_in,
     r.has_mcc = true;
   }
 
-  // Permutation null (T's training columns re-paired; F-side factorisations reused).
-  if (params.n_permutations > 0) {
-    Rng rng(derive_seed(params.seed, 1));
-    std::vector<double> n_r2, n_rmax, n_rmean;
-    RidgeRegression null_fit(params.ridge);
-    Cca null_cca = cca;
-    ProgressEvent ev;
-    ev.phase = "permutation-null";
-    ev.total = params.n_permutations;
-    Stopwatch clock;
-    if (cb) cb->on_begin(ev);
-    const GroupPermuter permuter(r.n_train, g_tr);
-    for (Index b = 0; b < params.n_permutations; ++b) {
-      const IndexVector perm = permuter(rng);
-      null_fit.set_solution(fwd.engine().solve(f_tr, t_tr, perm.data(), params.ridge));
-      n_r2.push_back(r2_scores(t_te, null_fit.predict(f_te)).variance_weighted);
-      null_cca.refit_permuted(f_tr, t_tr, perm);
-      const CcaSummary cs = summarize_cca(null_cca.evaluate(f_te, t_te));
-      n_rmax.push_back(cs.max);
-      n_rmean.push_back(cs.mean);
-      if (cb) {
-        ev.step = b + 1;
-        ev.elapsed_seconds = clock.seconds();
-        if (!cb->on_progress(ev)) {
-          r.warnings.push_back(detail::str_cat("permutation null stopped by the callback after ",
-                                               b + 1, " of ", params.n_permutations));
-          break;
-        }
-      }
-    }
-    if (cb) cb->on_end(ev, "");
-    r.null_r2 = summarize_null(r.forward.test.variance_weighted, n_r2, true);
-    r.null_rho_min_vs_max = summarize_null(r.cca.test.min, n_rmax, true);
-    r.null_rho_mean = summarize_null(r.cca.test.mean, n_rmean, true);
-  }
-
-  // Cluster bootstrap of the test samples (no refit).
-  r.ci_r2.estimate = r.forward.test.variance_weighted;
-  r.ci_rho_min.estimate = r.cca.test.min;
-  r.ci_rho_mean.estimate = r.cca.test.mean;
-  if (params.n_bootstrap > 0) {
-    Rng rng(derive_seed(params.seed, 2));
-    std::vector<double> b_r2, b_rmin, b_rmean;
-    for (Index b = 0; b < params.n_bootstrap; ++b) {
-      const IndexVector idx = bootstrap_indices(r.n_test, rng, g_te);
-      if (idx.size() < 3) continue;
-      const Matrix<double> tt = gather_columns(t_te, idx), pp = gather_columns(pred_te, idx);
-      b_r2.push_back(r2_scores(tt, pp).variance_weighted);
-      const CcaSummary cs =
-          summarize_cca(Cca::paired_correlations(gather_columns(u_te, idx), gather_columns(v_te, idx)));
-      b_rmin.push_back(cs.min);
-      b_rmean.push_back(cs.mean);
-    }
-    r.ci_r2 = percentile_interval(r.forward.test.variance_weighted, b_r2, params.ci_level);
-    r.ci_rho_min = percentile_interval(r.cca.test.min, b_rmin, params.ci_level);
-    r.ci_rho_mean = percentile_interval(r.cca.test.mean, b_rmean, params.ci_level);
-  }
-
-  // Analytic floors and warnings.
-  r.wachter_edge = detail::wachter_edge(r.d, r.k, r.n_train);
-  r.r2_floor = static_cast<double>(r.d) / static_cast<double>(r.n_train - 1);
-  const Index n_eff = count_groups(g_tr, r.n_train);
-  if (r.n_distinct_targets <= r.d + 1)
-    r.warnings.push_back(detail::str_cat(
-        "only ", r.n_distinct_targets, " distinct target columns for d = ", r.d,
-        ": an affine map can interpolate any assignment of target values (ident_anchors §6.2)"));
-  if (static_cast<double>(n_eff) < 10.0 * static_cast<double>(r.d))
-    r.warnings.push_back(detail::str_cat("effective training sample size ", n_eff, " < 10 d = ",
-                                         10 * r.d, ": in-sample statistics are inflated"));
-  if (r.k > r.d)
-    r.warnings.push_back(detail::str_cat("target dimension k = ", r.k, " exceeds d = ", r.d,
-                                         ": no injective linear map F -> T can exist"));
-  if (r.cca.train.max <= 2.0 * r.wachter_edge)
-    r.warnings.push_back(detail::str_cat("in-sample top canonical correlation ", r.cca.train.max,
-                                         " is within 2x of the null Wachter edge ",
-                                         r.wachter_edge));
-  if (r.forward.train.variance_weighted <= 2.0 * r.r2_floor)
-    r.warnings.push_back(detail::str_cat("in-sample R^2 ", r.forward.train.variance_weighted,
-                                         " is within 2x of the null floor d/(n-1) = ", r.r2_floor));
-  if (r.forward.rank < std::min(r.k, r.d))
-    r.warnings.push_back(detail::str_cat("fitted map F -> T is rank deficient: rank ",
-                                         r.forward.rank, " < ", std::min(r.k, r.d)));
-  if (!groups.empty() && exchangeable_groups(r.n_train, g_tr) < n_eff)
-    r.warnings.push_back(detail::str_cat(
-        n_eff - exchangeable_groups(r.n_train, g_tr),
-        " training groups have a unique size and keep their own targets under the group-level "
-        "permutation (the null is conservative)"));
+  if (params.n_permutations > 0)
+    detail::permutation_null(r, fwd, cca, f_tr, t_tr, f_te, t_te, g_tr, params, cb);
+  detail::bootstrap_intervals(r, t_te, pred_te, u_te, v_te, g_te, params);
+  detail::add_floors_and_warnings(r, groups, g_tr);
 
   // Baselines: the same report on the same split and seeds.
   if (!baselines.empty()) {

@@ -10,7 +10,8 @@
 /// configurations cancels log Z: clr(log p)(x) = (I − 11ᵀ/ℓ) G f(x) is exactly linear in f. In
 /// Theorem 3.1 the columns of L sum to zero, so A annihilates constants and only the centred
 /// log-posterior (equivalently the log-odds against a reference configuration) is identified
-/// (paper.md §2.4 step 5). The identifiable targets are therefore clr / ilr / alr for the joint
+/// (docs/theory.md, "What is computed": L has zero column sums). The identifiable targets are
+/// therefore clr / ilr / alr for the joint
 /// posterior, and per-concept log-odds (binary) or per-concept clr (categorical) for marginals.
 ///
 /// Shapes (samples are columns):
@@ -189,7 +190,7 @@ Matrix<double> concept_clr(const Eigen::MatrixBase<Derived>& log_marg_in,
 
 /// \brief Probabilities exp(log p), same shape (joint posteriors or stacked marginals).
 /// This is the belief-simplex target of Shai et al.; not affine in a softmax representation in
-/// general, reported beside clr so the data can decide (ident_anchors.md §8).
+/// general, reported beside clr so the data can decide (docs/identify.md).
 template <class Derived>
 Matrix<double> probabilities(const Eigen::MatrixBase<Derived>& log_p_in) {
   const auto& log_p = log_p_in.eval();

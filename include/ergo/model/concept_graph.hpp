@@ -2,7 +2,8 @@
 #pragma once
 
 /// \file concept_graph.hpp
-/// \brief ConceptGraph: a DAG over categorical concepts c_1..c_m (paper.md §1.1).
+/// \brief ConceptGraph: a DAG over categorical concepts c_1..c_m (Liu et al., arXiv 2503.08980,
+/// §2; docs/model.md).
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"

@@ -87,7 +87,7 @@ class ConceptModel {
   }
 
   /// \brief Model with random CPTs: binary concepts get p(c_k=1|pa) ~ U[low, high], categorical
-  /// ones Dirichlet(α) columns (paper.md §3.2 step 2).
+  /// ones Dirichlet(α) columns (docs/model.md).
   static ConceptModel random(ConceptGraph graph, Rng& rng, const RandomCptParams& params = {},
                              Index max_joint_size = kDefaultMaxJointSize) {
     params.check();

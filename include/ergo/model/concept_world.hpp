@@ -3,7 +3,7 @@
 
 /// \file concept_world.hpp
 /// \brief ConceptWorld: the paper's generative model p(x, y) = Σ_c p(x|c) p(y|c) p(c), with
-/// ancestral sampling and exact batched inference (paper.md §1–§2).
+/// ancestral sampling and exact batched inference (docs/model.md).
 ///
 /// Inference over a batch of N contexts is organised as matrix products: the observations are
 /// one-hot encoded into a (Σ_j card_j) × N matrix X₁, and the unnormalised log-joint is the GEMM
@@ -266,7 +266,7 @@ class ConceptWorld {
     return m_x.template one_hot<S>(x);
   }
 
-  /// \brief ε(x, y) = 1 − max_c p(c | x, y) (paper.md §1.3): 1 × N, in [0, 1 − 1/ℓ].
+  /// \brief ε(x, y) = 1 − max_c p(c | x, y) (docs/theory.md): 1 × N, in [0, 1 − 1/ℓ].
   RowVector<Scalar> epsilon(const IntMatrix& x, const IntRowVector& y) const {
     const Matrix<Scalar> lp = log_posterior_xy(x, y);
     RowVector<Scalar> eps(x.cols());
@@ -393,7 +393,7 @@ enum class TokenKind {
   Additive,  ///< logits additive in the concepts (Emission::additive_softmax_token)
 };
 
-/// \brief The paper's simulation world (paper.md §3.2), with the knobs the experiments sweep.
+/// \brief The paper's simulation world (docs/model.md), with the knobs the experiments sweep.
 struct PaperWorldParams {
   Index m = 4;            ///< number of concepts, >= 1
   Index cardinality = 2;  ///< values per concept, >= 2 (2 = binary, the paper's setting)

@@ -128,7 +128,7 @@ class Emission {
     return from_concept_cpts(model, parents, cpts);
   }
 
-  /// \brief The paper's mixing (issue form (b), paper.md §3.2 step 3): n binary variables,
+  /// \brief The paper's mixing (its simulation section; docs/model.md): n binary variables,
   /// o = first n entries of P·onehot(i(c)) for a random permutation P, each bit flipped with
   /// probability η. Many-to-one when n < ℓ (every configuration whose permuted index is >= n emits
   /// all zeros, up to noise). η = 0 is deterministic: log-space targets then refuse −inf.

@@ -6,14 +6,16 @@
 /// L, L̂, the diversity test, A, b, the residual h_y(x), the theory-predicted representation, and
 /// the per-concept maps Ã_k = A B_k of Corollary 4.2.
 ///
-/// Setting (paper.md §2). A next-token model p(y|x) = softmax_y(f_x(x)ᵀ f_y(y)) with
-/// representation f_x(x) ∈ ℝ^d and unembedding f_y(y) ∈ ℝ^d (given here as the d × |V| matrix U
-/// whose column y is f_y(y)). For tokens y_0, y_1, …, y_r:
+/// Setting (Liu et al., arXiv 2503.08980, §3; derivation in docs/theory.md, "What is computed").
+/// A next-token model p(y|x) = softmax_y(f_x(x)ᵀ f_y(y)) with representation f_x(x) ∈ ℝ^d and
+/// unembedding f_y(y) ∈ ℝ^d (given here as the d × |V| matrix U whose column y is f_y(y)).
+/// For tokens y_0, y_1, …, y_r:
 /// - L ∈ ℝ^{ℓ × r}: column j = p(c | y_j) − p(c | y_0) (every column sums to 0);
 /// - L̂ ∈ ℝ^{d × r}: column j = f_y(y_j) − f_y(y_0);
 /// - β_y = Σ_c p(c|y) log p(y|c);  h_y(x) = Σ_c p(c|y) log p(c|x, y);  λ(x) = [log p(c_i|x)]_i.
 ///
-/// Exact identity (paper.md §2.4 step 4), valid for the Bayes-optimal predictor whatever d:
+/// Exact identity (docs/theory.md, "What is computed", step 2), valid for the Bayes-optimal
+/// predictor whatever d:
 ///
 ///     L̂ᵀ f_x(x) = Lᵀ λ(x) + (β_{y_j} − β_{y_0})_j − (h_{y_j}(x) − h_{y_0}(x))_j      (r rows)
 ///
@@ -28,9 +30,9 @@
 /// and uses the pseudo-inverse instead of hiding the mismatch. Because Lᵀ 1 = 0, A annihilates
 /// constant shifts of λ and rank(A) ≤ ℓ − 1: only centred log-posteriors are identified.
 ///
-/// The residual term pinv(L̂ᵀ) Δh(x) does **not** vanish as ε → 0 in general (paper.md §2.4
-/// step 6, reviewer 4's objection): h_y(x) → (1 − p(c*|y)) log ε. So it is computed exactly and
-/// its size reported rather than assumed zero.
+/// The residual term pinv(L̂ᵀ) Δh(x) does **not** vanish as ε → 0 in general (docs/theory.md,
+/// "The residual term"; an ICLR reviewer's objection): h_y(x) → (1 − p(c*|y)) log ε. So it is
+/// computed exactly and its size reported rather than assumed zero.
 ///
 /// \code
 /// ergo::IdentifiabilityTheory<double> th(world, unembedding);      // U: d × |V|

@@ -65,7 +65,7 @@ struct PairStats {
 
 /// Per-thread buffers of accumulate_pair_stats, kept by callers that accumulate repeatedly (folds,
 /// permutation refits) so that no fresh memory is touched per call (a fresh page costs ~15 µs on
-/// the reference VM, perf_limits.md §2).
+/// the development VMs; docs/identify.md, "Performance").
 struct PairWorkspace {
   std::vector<PairStats> part;
   std::vector<Matrix<double>> wf, wt;
@@ -102,8 +102,7 @@ void accumulate_pair_stats(const Eigen::MatrixBase<DF>& f, const Eigen::MatrixBa
     ws.wf[static_cast<size_t>(i)].resize(d, block);
     ws.wt[static_cast<size_t>(i)].resize(k, block);
   }
-  ERGO_OMP(omp parallel num_threads(n_threads))
-  {
+  ERGO_OMP(omp parallel num_threads(n_threads)) {
     int tid = 0;
 #ifdef _OPENMP
     tid = omp_get_thread_num();
