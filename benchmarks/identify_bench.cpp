@@ -39,23 +39,23 @@ const RidgeData& ridge_data() {
 
 void BM_RidgeCv(benchmark::State& state) {
   const RidgeData& data = ridge_data();
-  ergo::RidgeParams p;
-  p.cv = static_cast<ergo::RidgeCv>(state.range(0));
-  if (p.cv == ergo::RidgeCv::Fixed) p.lambdas = {1.0};
+  ergo::identify::RidgeParams p;
+  p.cv = static_cast<ergo::identify::RidgeCv>(state.range(0));
+  if (p.cv == ergo::identify::RidgeCv::Fixed) p.lambdas = {1.0};
   double lambda = 0.0;
   for (auto _ : state) {
-    ergo::RidgeRegression fit(p);
+    ergo::identify::RidgeRegression fit(p);
     fit.fit(data.f, data.t);
     lambda = fit.lambda();
     benchmark::DoNotOptimize(fit.weights().data());
   }
-  state.SetLabel(std::string(ergo::to_string(p.cv)) + " lambda=" + std::to_string(lambda));
+  state.SetLabel(std::string(ergo::identify::to_string(p.cv)) + " lambda=" + std::to_string(lambda));
   state.counters["threads"] = ergo::num_threads();
 }
 BENCHMARK(BM_RidgeCv)
-    ->Arg(static_cast<int>(ergo::RidgeCv::Gcv))
-    ->Arg(static_cast<int>(ergo::RidgeCv::KFold))
-    ->Arg(static_cast<int>(ergo::RidgeCv::Fixed))
+    ->Arg(static_cast<int>(ergo::identify::RidgeCv::Gcv))
+    ->Arg(static_cast<int>(ergo::identify::RidgeCv::KFold))
+    ->Arg(static_cast<int>(ergo::identify::RidgeCv::Fixed))
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);
@@ -85,10 +85,10 @@ void BM_RidgeLooSmall(benchmark::State& state) {
   ergo::Rng rng(1);
   const Matrix<double> f = rng.normal_matrix<double>(64, 20000);
   const Matrix<double> t = rng.normal_matrix<double>(16, 64) * f + rng.normal_matrix<double>(16, 20000);
-  ergo::RidgeParams p;
-  p.cv = ergo::RidgeCv::Loo;
+  ergo::identify::RidgeParams p;
+  p.cv = ergo::identify::RidgeCv::Loo;
   for (auto _ : state) {
-    ergo::RidgeRegression fit(p);
+    ergo::identify::RidgeRegression fit(p);
     fit.fit(f, t);
     benchmark::DoNotOptimize(fit.weights().data());
   }
@@ -100,18 +100,18 @@ void BM_Cca(benchmark::State& state) {
   const Index n = state.range(0), d = 64, k = 16;
   const Matrix<double> f = rng.normal_matrix<double>(d, n);
   const Matrix<double> t = rng.normal_matrix<double>(k, d) * f + rng.normal_matrix<double>(k, n);
-  ergo::CcaParams p;
-  p.method = static_cast<ergo::CcaMethod>(state.range(1));
+  ergo::identify::CcaParams p;
+  p.method = static_cast<ergo::identify::CcaMethod>(state.range(1));
   for (auto _ : state) {
-    ergo::Cca cca(p);
+    ergo::identify::Cca cca(p);
     cca.fit(f, t);
     benchmark::DoNotOptimize(cca.correlations().data());
   }
-  state.SetLabel(ergo::to_string(p.method));
+  state.SetLabel(ergo::identify::to_string(p.method));
 }
 BENCHMARK(BM_Cca)
-    ->Args({20000, static_cast<int>(ergo::CcaMethod::Qr)})
-    ->Args({20000, static_cast<int>(ergo::CcaMethod::Gram)})
+    ->Args({20000, static_cast<int>(ergo::identify::CcaMethod::Qr)})
+    ->Args({20000, static_cast<int>(ergo::identify::CcaMethod::Gram)})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
@@ -119,7 +119,7 @@ void BM_Assignment(benchmark::State& state) {
   ergo::Rng rng(3);
   const Index r = state.range(0), c = state.range(1);
   const Matrix<double> cost = rng.uniform_matrix<double>(r, c);
-  for (auto _ : state) benchmark::DoNotOptimize(ergo::linear_sum_assignment(cost).total);
+  for (auto _ : state) benchmark::DoNotOptimize(ergo::identify::linear_sum_assignment(cost).total);
 }
 BENCHMARK(BM_Assignment)->Args({64, 256})->Args({256, 256})->Unit(benchmark::kMicrosecond);
 
@@ -134,7 +134,7 @@ void BM_LogisticProbe(benchmark::State& state) {
     x.col(i) = centres.col(y[i]) + rng.normal_matrix<double>(d, 1, 0.0, 2.0);
   }
   for (auto _ : state) {
-    ergo::LogisticRegression probe;
+    ergo::identify::LogisticRegression probe;
     probe.fit(x, y);
     benchmark::DoNotOptimize(probe.weights().data());
   }
@@ -149,7 +149,7 @@ void BM_IdentifiabilityReport(benchmark::State& state) {
   const Matrix<double> f = rng.normal_matrix<double>(d, n);
   const Matrix<double> t = rng.normal_matrix<double>(k, d) * f + rng.normal_matrix<double>(k, n);
   for (auto _ : state) {
-    const auto rep = ergo::check_identifiability(f, t);
+    const auto rep = ergo::identify::check_identifiability(f, t);
     benchmark::DoNotOptimize(rep.verdict.identified);
   }
 }

@@ -15,17 +15,17 @@ namespace {
 constexpr ergo::Index kConcepts = 12, kObserved = 64, kContexts = 4096;
 
 struct Fixture {
-  ergo::ConceptWorld<double> world;
-  ergo::Samples samples;
+  ergo::model::ConceptWorld<double> world;
+  ergo::model::Samples samples;
   Fixture() {
     ergo::Rng rng(2026);
-    ergo::PaperWorldParams p;
+    ergo::model::PaperWorldParams p;
     p.m = kConcepts;
     p.er_k = 2;
     p.n_observed = kObserved;
     p.eta = 0.05;
     p.vocab = 64;
-    world = ergo::make_paper_world<double>(p, rng);
+    world = ergo::model::make_paper_world<double>(p, rng);
     samples = world.sample(kContexts, rng);
   }
 };
@@ -39,7 +39,7 @@ void BM_ExactInference(benchmark::State& state) {
   ergo::set_num_threads(static_cast<int>(state.range(0)));
   const auto& f = fixture();
   ergo::MatrixXd out(f.world.joint_size(), kContexts);
-  ergo::InferenceWorkspace<double> ws;
+  ergo::model::InferenceWorkspace<double> ws;
   f.world.log_posterior(f.samples.x, out, ws);  // warm: touch the buffers once
   for (auto _ : state) {
     f.world.log_posterior(f.samples.x, out, ws);

@@ -14,7 +14,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"ergo concept_world: sample a latent concept world and inspect exact posteriors"};
   std::uint64_t seed = 1;
-  ergo::PaperWorldParams p;
+  ergo::model::PaperWorldParams p;
   ergo::Index show = 5, n_samples = 10000;
   app.add_option("--seed", seed, "random seed (world and samples)");
   app.add_option("--concepts", p.m, "number of binary concepts m")->check(CLI::Range(1, 14));
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
 
   try {
     ergo::Rng rng(seed);
-    const auto world = ergo::make_paper_world<double>(p, rng);
+    const auto world = ergo::model::make_paper_world<double>(p, rng);
     const ergo::Index l = world.joint_size();
     std::cout << "ergo " << ergo::version() << " — a latent concept world (seed " << seed << ")\n\n"
               << world.graph().to_string();

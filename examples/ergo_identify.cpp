@@ -20,6 +20,7 @@
 
 int main(int argc, char** argv) {
   using namespace ergo;
+  using namespace ergo::identify;
   CLI::App app{"ergo-identify: is a target an invertible affine function of a representation?"};
   std::string rep_file, target_file, kind = "raw", groups_file, json_out, csv_out;
   std::string name = "representation", target_name;
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
     Matrix<double> T = tools::read_matrix<double>(target_file, /*vector_as_row=*/true,
                                                   /*require_finite=*/kind == "raw");
     check_arg(F.cols() == T.cols(), "ergo-identify", "--target",
-              detail::str_cat(F.cols(), " samples (as --rep)"), T.cols());
+              ergo::detail::str_cat(F.cols(), " samples (as --rep)"), T.cols());
     Index n = F.cols();
     if (max_samples > 0 && max_samples < n) n = max_samples;
     F.conservativeResize(Eigen::NoChange, n);
@@ -85,8 +86,8 @@ int main(int argc, char** argv) {
     if (!groups_file.empty()) {
       const IntMatrix g = tools::read_matrix<std::int32_t>(groups_file, true);
       check_arg(g.rows() == 1 && g.cols() >= n, "ergo-identify", "--groups",
-                detail::str_cat("one id per sample (", n, ")"),
-                detail::str_cat(g.rows(), " x ", g.cols()));
+                ergo::detail::str_cat("one id per sample (", n, ")"),
+                ergo::detail::str_cat(g.rows(), " x ", g.cols()));
       groups = Groups(IntRowVector(g.row(0).head(n)));
     }
     std::vector<Matrix<double>> base_data;
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
       const auto nb = tools::split_named(b);
       Matrix<double> m = tools::read_matrix<double>(nb.second, true);
       check_arg(m.cols() >= n, "ergo-identify", "--baseline " + nb.first,
-                detail::str_cat(n, " samples"), m.cols());
+                ergo::detail::str_cat(n, " samples"), m.cols());
       m.conservativeResize(Eigen::NoChange, n);
       base_data.push_back(std::move(m));
       base_names.push_back(nb.first);

@@ -19,6 +19,7 @@
 
 int main(int argc, char** argv) {
   using namespace ergo;
+  using namespace ergo::identify;
   CLI::App app{"ergo-linrep: the A_s W_s test on counterfactual pairs"};
   std::vector<std::string> concepts;
   std::string out, layout = "halves";

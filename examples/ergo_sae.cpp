@@ -18,6 +18,7 @@
 
 int main(int argc, char** argv) {
   using namespace ergo;
+  using namespace ergo::identify;
   CLI::App app{"ergo-sae: sparse autoencoders on activation files (.npy / .safetensors)"};
   app.require_subcommand(1);
   bool quiet = false;

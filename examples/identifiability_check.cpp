@@ -34,11 +34,11 @@
 
 namespace {
 
-ergo::TargetKind parse_target(const std::string& s) {
-  static const std::map<std::string, ergo::TargetKind> kinds = {
-      {"clr", ergo::TargetKind::Clr},           {"ilr", ergo::TargetKind::Ilr},
-      {"alr", ergo::TargetKind::Alr},           {"log_odds", ergo::TargetKind::LogOdds},
-      {"concept_clr", ergo::TargetKind::ConceptClr}, {"probability", ergo::TargetKind::Probability}};
+ergo::identify::TargetKind parse_target(const std::string& s) {
+  static const std::map<std::string, ergo::identify::TargetKind> kinds = {
+      {"clr", ergo::identify::TargetKind::Clr},           {"ilr", ergo::identify::TargetKind::Ilr},
+      {"alr", ergo::identify::TargetKind::Alr},           {"log_odds", ergo::identify::TargetKind::LogOdds},
+      {"concept_clr", ergo::identify::TargetKind::ConceptClr}, {"probability", ergo::identify::TargetKind::Probability}};
   auto it = kinds.find(s);
   if (it == kinds.end()) ergo::throw_invalid("identifiability_check", "--target", "ilr, alr, clr, log_odds, concept_clr or probability", s);
   return it->second;
@@ -49,7 +49,7 @@ ergo::TargetKind parse_target(const std::string& s) {
 // constant log p(x), so centred targets are an exact affine function of the raw input: the
 // baseline every representation must beat (a representation that learned nothing beyond its
 // input must not pass).
-ergo::MatrixXd context_one_hot(const ergo::ConceptWorld<double>& world, const ergo::IntMatrix& x) {
+ergo::MatrixXd context_one_hot(const ergo::model::ConceptWorld<double>& world, const ergo::IntMatrix& x) {
   const auto& e = world.x_emission();
   ergo::MatrixXd out = ergo::MatrixXd::Zero(e.total_cardinality(), x.cols());
   for (ergo::Index s = 0; s < x.cols(); ++s)
@@ -103,11 +103,11 @@ ergo::MatrixXd read_samples(const std::string& path) {
 }
 
 // T for contexts x: joint transforms use log p(c|x); per-concept ones the stacked marginals.
-ergo::MatrixXd make_t(const ergo::ConceptWorld<double>& world, const ergo::IntMatrix& x,
-                      ergo::TargetKind kind) {
-  if (kind == ergo::TargetKind::LogOdds || kind == ergo::TargetKind::ConceptClr)
-    return ergo::make_targets(kind, world.log_marginals(x), world.graph().cardinalities());
-  return ergo::make_targets(kind, world.log_posterior(x));
+ergo::MatrixXd make_t(const ergo::model::ConceptWorld<double>& world, const ergo::IntMatrix& x,
+                      ergo::identify::TargetKind kind) {
+  if (kind == ergo::identify::TargetKind::LogOdds || kind == ergo::identify::TargetKind::ConceptClr)
+    return ergo::identify::make_targets(kind, world.log_marginals(x), world.graph().cardinalities());
+  return ergo::identify::make_targets(kind, world.log_posterior(x));
 }
 
 }  // namespace
@@ -120,9 +120,9 @@ int main(int argc, char** argv) {
   ergo::Index n_samples = 20000, n_eval = 10000, epochs = 30;
   double noise = 0.05;
   int threads = 1;
-  ergo::PaperWorldParams wp;
+  ergo::model::PaperWorldParams wp;
   wp.m = 3;
-  ergo::IdentifiabilityParams ip;
+  ergo::identify::IdentifiabilityParams ip;
   app.add_option("--source", source, "train, exact or files")
       ->check(CLI::IsMember({"train", "exact", "files"}));
   app.add_option("--concepts", wp.m, "binary concepts m (ℓ = 2^m)")->check(CLI::Range(1, 8));
@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
     ergo::set_num_threads(threads);
     ip.seed = ergo::derive_seed(seed, 9);
     ergo::MatrixXd f, t;
-    ergo::Groups groups;
+    ergo::identify::Groups groups;
     std::vector<std::pair<std::string, ergo::MatrixXd>> baseline_data;  // [0]: one-hot context
 
     if (source == "files") {
@@ -168,14 +168,14 @@ int main(int argc, char** argv) {
       ip.name = features_path;
       ip.target_name = targets_path;
     } else {
-      const ergo::TargetKind kind = parse_target(target);
+      const ergo::identify::TargetKind kind = parse_target(target);
       ergo::Rng world_rng(ergo::derive_seed(seed, 0)), data_rng(ergo::derive_seed(seed, 1));
-      const auto world = ergo::make_paper_world<double>(wp, world_rng);
+      const auto world = ergo::model::make_paper_world<double>(wp, world_rng);
       const ergo::Index l = world.joint_size();
-      const ergo::Samples eval = world.sample(n_eval, data_rng);
+      const ergo::model::Samples eval = world.sample(n_eval, data_rng);
       t = make_t(world, eval.x, kind);
       baseline_data.emplace_back("context one-hot", context_one_hot(world, eval.x));
-      ip.target_name = std::string(ergo::to_string(kind)) + "(log p(c|x))";
+      ip.target_name = std::string(ergo::identify::to_string(kind)) + "(log p(c|x))";
       std::cout << "world: m = " << wp.m << " binary concepts, ℓ = " << l << ", "
                 << world.context_size() << " observed bits (η = " << wp.eta << "), |V| = "
                 << world.vocab_size() << "\n";
@@ -198,8 +198,8 @@ int main(int argc, char** argv) {
         np0.seed = ergo::derive_seed(seed, 4);
         const ergo::nn::NextTokenModel<float> untrained(world.x_cardinalities(),
                                                          world.vocab_size(), np0);
-        const ergo::Samples train = world.sample(n_samples, data_rng);
-        const ergo::Samples val = world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
+        const ergo::model::Samples train = world.sample(n_samples, data_rng);
+        const ergo::model::Samples val = world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
         ergo::nn::TrainerParams tp;
         tp.epochs = epochs;
         tp.patience = 5;
@@ -215,9 +215,9 @@ int main(int argc, char** argv) {
         ip.name = "trained f_x";
 
         // Theorem 3.1's objects for the trained unembedding.
-        const ergo::IdentifiabilityTheory<double> th(world, model.unembedding());
-        const ergo::IdentityCheck chk = th.check(eval.x, f);
-        const ergo::TheoryPrediction pr = th.predict(eval.x);
+        const ergo::theory::IdentifiabilityTheory<double> th(world, model.unembedding());
+        const ergo::theory::IdentityCheck chk = th.check(eval.x, f);
+        const ergo::theory::TheoryPrediction pr = th.predict(eval.x);
         std::cout << "theory: tokens r + 1 = " << th.tokens().size() << ", rank L̂ = "
                   << th.l_hat_spectrum().rank << ", σ_min(L̂) = " << th.l_hat_spectrum().sigma_min
                   << ", rank A = " << th.a_spectrum().rank << "\n"
@@ -230,12 +230,12 @@ int main(int argc, char** argv) {
       }
     }
 
-    std::vector<ergo::Baseline> baselines;
+    std::vector<ergo::identify::Baseline> baselines;
     // The one-hot context is a reference point (reported, not used for selectivity): the
     // selectivity compares F with the untrained network / random features.
     for (size_t i = 0; i < baseline_data.size(); ++i)
       baselines.push_back({baseline_data[i].first, baseline_data[i].second, source == "files" || i > 0});
-    const ergo::IdentifiabilityReport rep = ergo::check_identifiability(f, t, ip, groups, baselines);
+    const ergo::identify::IdentifiabilityReport rep = ergo::identify::check_identifiability(f, t, ip, groups, baselines);
     std::cout << "\n";
     rep.write_summary(std::cout);
     if (!json_path.empty()) {

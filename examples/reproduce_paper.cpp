@@ -36,6 +36,7 @@
 namespace {
 
 using namespace ergo;
+using namespace ergo::identify;
 using namespace ergo::repro;
 
 /// Peak resident memory of this process in MB (Linux; NaN elsewhere).

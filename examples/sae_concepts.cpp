@@ -37,6 +37,8 @@
 namespace {
 
 using namespace ergo;
+using namespace ergo::model;
+using namespace ergo::identify;
 namespace fs = std::filesystem;
 
 struct Options {

@@ -17,7 +17,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"ergo train_next_token: train f_x, f_y on a concept world, compare with Bayes"};
   std::uint64_t seed = 1;
-  ergo::PaperWorldParams wp;
+  ergo::model::PaperWorldParams wp;
   wp.m = 3;
   ergo::Index n_samples = 20000, rep_dim = -1;
   int threads = 1;
@@ -47,11 +47,11 @@ int main(int argc, char** argv) {
   try {
     ergo::set_num_threads(threads);
     ergo::Rng world_rng(ergo::derive_seed(seed, 0)), data_rng(ergo::derive_seed(seed, 1));
-    const auto world = ergo::make_paper_world<double>(wp, world_rng);
+    const auto world = ergo::model::make_paper_world<double>(wp, world_rng);
     const ergo::Index l = world.joint_size();
-    const ergo::Samples train = world.sample(n_samples, data_rng);
-    const ergo::Samples val = world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
-    const ergo::Samples test = world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
+    const ergo::model::Samples train = world.sample(n_samples, data_rng);
+    const ergo::model::Samples val = world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
+    const ergo::model::Samples test = world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
     std::cout << "ergo " << ergo::version() << " — next-token training on a concept world\n"
               << "  m = " << wp.m << " binary concepts, ℓ = " << l
               << ", x = " << world.context_size() << " bits (η = " << wp.eta
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
               << " samples/s)";
     if (r.restored_best) std::cout << "; best validation step " << r.best_step << " restored";
     std::cout << "\n\n  split        model CE   Bayes CE   excess\n";
-    auto row = [&](const char* name, const ergo::Samples& s) {
+    auto row = [&](const char* name, const ergo::model::Samples& s) {
       const double ours = model.cross_entropy(s.x, s.y);
       const double bayes = world.bayes_cross_entropy(s.x, s.y);
       std::printf("  %-10s %9.4f  %9.4f  %+6.2f%%\n", name, ours, bayes,

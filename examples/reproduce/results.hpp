@@ -179,8 +179,8 @@ inline std::string paired_cell(const nlohmann::json& c, int digits = 3) {
 inline std::string median_iqr(const std::vector<double>& v, int digits = 3) {
   if (mean_std(v).n == 0) return "–";
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%.*f [%.*f, %.*f]", digits, quantile(v, 0.5), digits,
-                quantile(v, 0.25), digits, quantile(v, 0.75));
+  std::snprintf(buf, sizeof buf, "%.*f [%.*f, %.*f]", digits, ergo::identify::quantile(v, 0.5), digits,
+                ergo::identify::quantile(v, 0.25), digits, ergo::identify::quantile(v, 0.75));
   return buf;
 }
 

@@ -44,7 +44,7 @@ struct Membership {
 struct Setting {
   std::string id;                       ///< unique, file-name safe (resume files)
   std::vector<Membership> memberships;  ///< tables and labels
-  PaperWorldParams world;               ///< world parameters (η calibrated for exp 2)
+  model::PaperWorldParams world;               ///< world parameters (η calibrated for exp 2)
   Index rep_dim = 0;                    ///< d of the network
   bool tied = false;                    ///< collapsed, frozen unembedding
   Index train_samples = 0, eval_samples = 0;
@@ -61,7 +61,7 @@ inline std::string num_id(double v) {
   return buf;
 }
 
-inline Setting make_setting(const PaperWorldParams& w, Index d, bool tied, Index n_train,
+inline Setting make_setting(const model::PaperWorldParams& w, Index d, bool tied, Index n_train,
                             Index n_eval, const std::string& family) {
   Setting s;
   s.world = w;
@@ -81,15 +81,15 @@ inline Setting make_setting(const PaperWorldParams& w, Index d, bool tied, Index
               {"n_nuisance", w.n_nuisance},
               {"eta", w.eta},
               {"tau", w.tau},
-              {"context", w.context == ContextKind::PermutedOneHot ? "permuted_one_hot"
+              {"context", w.context == model::ContextKind::PermutedOneHot ? "permuted_one_hot"
                                                                    : "boolean_functions"},
-              {"token", w.token == TokenKind::Table ? "table" : "additive"},
+              {"token", w.token == model::TokenKind::Table ? "table" : "additive"},
               {"d", d},
               {"vocab", l + 1},
               {"tied_unembedding", tied},
               {"train_samples", n_train},
               {"eval_samples", n_eval}};
-  if (w.context == ContextKind::BooleanFunctions)
+  if (w.context == model::ContextKind::BooleanFunctions)
     s.params["parents_per_observation"] = w.parents_per_observation;
   return s;
 }
@@ -113,8 +113,8 @@ inline Index nuisance_bits(const Config& c, Index n) {
 }
 
 /// World parameters of the reference family (m binary concepts, permuted one-hot with n = ℓ).
-inline PaperWorldParams reference_world(const Config& c) {
-  PaperWorldParams w;
+inline model::PaperWorldParams reference_world(const Config& c) {
+  ergo::model::PaperWorldParams w;
   w.m = c.m;
   w.er_k = c.er_k;
   w.eta = c.eta;
@@ -122,23 +122,23 @@ inline PaperWorldParams reference_world(const Config& c) {
   const Index l = Index(1) << c.m;
   w.n_observed = l;
   w.n_nuisance = nuisance_bits(c, l);
-  w.context = ContextKind::PermutedOneHot;
-  w.token = TokenKind::Table;
+  w.context = model::ContextKind::PermutedOneHot;
+  w.token = model::TokenKind::Table;
   return w;
 }
 
 /// World parameters of experiment 2 at m concepts and ER-k (η filled in by calibration).
-inline PaperWorldParams exp2_world(const Config& c, Index m, double er_k, double eta) {
-  PaperWorldParams w;
+inline model::PaperWorldParams exp2_world(const Config& c, Index m, double er_k, double eta) {
+  ergo::model::PaperWorldParams w;
   w.m = m;
   w.er_k = er_k;
   w.eta = eta;
   w.tau = c.exp2_tau;
-  w.context = ContextKind::BooleanFunctions;
+  w.context = model::ContextKind::BooleanFunctions;
   w.n_observed = c.exp2_observations_per_concept * m;
   w.parents_per_observation = c.exp2_parents;
   w.n_nuisance = nuisance_bits(c, w.n_observed);
-  w.token = TokenKind::Additive;
+  w.token = model::TokenKind::Additive;
   return w;
 }
 
@@ -148,9 +148,9 @@ inline double exp2_mean_epsilon(const Config& c, Index m, double eta, std::uint6
   double total = 0.0;
   for (int p = 0; p < pilots; ++p) {
     Rng wr(derive_seed(seed, static_cast<std::uint64_t>(p)));
-    const auto w = make_paper_world<double>(exp2_world(c, m, 2.0, eta), wr);
+    const auto w = ergo::model::make_paper_world<double>(exp2_world(c, m, 2.0, eta), wr);
     Rng dr(derive_seed(seed, static_cast<std::uint64_t>(1000 + p)));
-    const Samples s = w.sample(samples, dr);
+    const model::Samples s = w.sample(samples, dr);
     total += w.epsilon(s.x, s.y).mean();
   }
   return total / pilots;
@@ -175,7 +175,7 @@ inline double calibrate_exp2_eta(const Config& c, Index m) {
 inline std::vector<Setting> make_settings(const Config& c, const std::map<Index, double>& exp2_eta) {
   using detail::make_setting;
   std::vector<Setting> out;
-  const PaperWorldParams ref = reference_world(c);
+  const model::PaperWorldParams ref = reference_world(c);
   const Index l = Index(1) << c.m;
   const Index nt = c.train_samples, ne = c.eval_samples;
   detail::add_setting(out, make_setting(ref, l, false, nt, ne, "ref"), {"ablation", "reference (d = ℓ)", 0});
@@ -188,19 +188,19 @@ inline std::vector<Setting> make_settings(const Config& c, const std::map<Index,
     detail::add_setting(out, make_setting(ref, l, true, nt, ne, "ref"),
                         {"ablation", "collapsed unembedding", 3});
   for (double e : c.noise_eta) {
-    PaperWorldParams w = ref;
+    ergo::model::PaperWorldParams w = ref;
     w.eta = e;
     detail::add_setting(out, make_setting(w, l, false, nt, ne, "ref"), {"noise", "η = " + detail::num_id(e), e});
   }
   for (Index n : c.exp1_n) {
-    PaperWorldParams w = ref;
+    ergo::model::PaperWorldParams w = ref;
     w.n_observed = n;
     detail::add_setting(out, make_setting(w, l, false, nt, ne, "ref"), {"exp1", "n = " + std::to_string(n), static_cast<double>(n)});
   }
   for (Index m : c.exp2_m)
     for (double k : c.exp2_er) {
       const Index lm = Index(1) << m;
-      const PaperWorldParams w = exp2_world(c, m, k, exp2_eta.at(m));
+      const model::PaperWorldParams w = exp2_world(c, m, k, exp2_eta.at(m));
       detail::add_setting(out,
                           make_setting(w, lm, false, c.exp2_samples_per_config * lm,
                                        c.exp2_eval_per_config * lm, "exp2"),
@@ -304,11 +304,11 @@ inline RunResult run_one(const Setting& s, const RunOptions& o, std::uint64_t se
 
   RunResult out;
   Rng world_rng(derive_seed(seed, 0)), data_rng(derive_seed(seed, 1));
-  const auto world = make_paper_world<double>(s.world, world_rng);
+  const auto world = ergo::model::make_paper_world<double>(s.world, world_rng);
   const Index l = world.joint_size(), m = world.concept_count(), vocab = world.vocab_size();
   const Index n_inf = s.world.informative_size();
-  const Samples train = world.sample(s.train_samples, data_rng);
-  const Samples eval = world.sample(s.eval_samples, data_rng);
+  const model::Samples train = world.sample(s.train_samples, data_rng);
+  const model::Samples eval = world.sample(s.eval_samples, data_rng);
 
   // ---- the next-token network; `untrained` is the same network at its initialisation
   nn::NextTokenParams np;
@@ -341,7 +341,7 @@ inline RunResult run_one(const Setting& s, const RunOptions& o, std::uint64_t se
                                          train.x.rightCols(n_val), train.y.rightCols(n_val), cb);
 
   // ---- the five representations of the evaluation contexts
-  const Groups groups = distinct_column_groups(eval.x.topRows(n_inf));
+  const identify::Groups groups = ergo::identify::distinct_column_groups(eval.x.topRows(n_inf));
   const Matrix<double> onehot = world.one_hot<double>(eval.x);
   Rng proj_rng(derive_seed(seed, 5));
   const Matrix<double> projection =
@@ -352,19 +352,19 @@ inline RunResult run_one(const Setting& s, const RunOptions& o, std::uint64_t se
   rep["untrained"] = untrained_model.representations(eval.x).cast<double>();
   rep["random_projection"] = projection * onehot;
   rep["raw_input"] = onehot;
-  rep["bayes_optimal"] = bayes_representation(world, eval.x);
+  rep["bayes_optimal"] = ergo::theory::bayes_representation(world, eval.x);
   // Heads (unembeddings) of the representations that are next-token predictors.
   std::map<std::string, Matrix<double>> head;
   head["trained"] = model.fy().weight().cast<double>();
   head["untrained"] = untrained_model.fy().weight().cast<double>();
-  head["bayes_optimal"] = bayes_unembedding(vocab);
+  head["bayes_optimal"] = ergo::theory::bayes_unembedding(vocab);
 
   // ---- targets
   const Matrix<double>& target_bayes = rep.at("bayes_optimal");
-  const Matrix<double> target_clr = ilr(world.log_posterior(eval.x));
+  const Matrix<double> target_clr = ergo::identify::ilr(world.log_posterior(eval.x));
   const Matrix<double> target_odds = world.log_odds(eval.x);
 
-  IdentifiabilityParams ip;
+  ergo::identify::IdentifiabilityParams ip;
   ip.test_fraction = o.test_fraction;
   ip.n_bootstrap = 0;
   ip.mcc = false;
@@ -373,20 +373,20 @@ inline RunResult run_one(const Setting& s, const RunOptions& o, std::uint64_t se
   ip.thresholds.max_p_value = o.max_p_value;
   // The Gram path of CCA runs on GEMMs; column-pivoted QR (the default below 20 000 samples) is
   // level-2 and ~10× slower at the ℓ = 256 of experiment 2. Same estimator.
-  ip.cca.method = CcaMethod::Gram;
+  ip.cca.method = identify::CcaMethod::Gram;
   const bool run_null = o.permutations > 0 && vocab <= o.null_max_vocab;
-  IdentifiabilityParams ip_null = ip;
+  ergo::identify::IdentifiabilityParams ip_null = ip;
   ip_null.n_permutations = run_null ? o.permutations : 0;
   ip.n_permutations = 0;
 
-  std::map<std::string, IdentifiabilityReport> rb, rc, ro;
+  std::map<std::string, ergo::identify::IdentifiabilityReport> rb, rc, ro;
   for (const auto& name : representation_names()) {
     ip_null.name = ip.name = name;
-    rb[name] = check_identifiability(rep.at(name), target_bayes, ip_null, groups);
+    rb[name] = ergo::identify::check_identifiability(rep.at(name), target_bayes, ip_null, groups);
     rc[name] = check_identifiability(rep.at(name), target_clr, ip, groups);
     ro[name] = check_identifiability(rep.at(name), target_odds, ip, groups);
   }
-  const Split split = rb.at("trained").split;
+  const identify::Split split = rb.at("trained").split;
 
   // ---- world-level numbers on the scoring contexts
   const IntMatrix x_te = detail::gather_int(eval.x, split.test);
@@ -447,12 +447,12 @@ inline RunResult run_one(const Setting& s, const RunOptions& o, std::uint64_t se
   // ---- per representation
   for (const auto& name : representation_names()) {
     const Matrix<double>& F = rep.at(name);
-    const Matrix<double> f_tr = gather_columns(F, split.train), f_te = gather_columns(F, split.test);
+    const Matrix<double> f_tr = ergo::identify::gather_columns(F, split.train), f_te = ergo::identify::gather_columns(F, split.test);
     nlohmann::json R = nlohmann::json::object();
     R["dim"] = F.rows();
     // (a) the Bayes representation: held-out R² and canonical correlations, padded to |V| − 1
     // directions (a representation that misses a direction has canonical correlation 0 there).
-    const IdentifiabilityReport& b = rb.at(name);
+    const identify::IdentifiabilityReport& b = rb.at(name);
     R["r2_bayes"] = num(b.forward.test.variance_weighted);
     Vector<double> rho = Vector<double>::Zero(target_bayes.rows());
     const Vector<double>& got = b.cca.test.rho;
@@ -482,11 +482,11 @@ inline RunResult run_one(const Setting& s, const RunOptions& o, std::uint64_t se
     R["gap_own"] = num(gap_own);
     double gap_readout = std::numeric_limits<double>::quiet_NaN();
     if (vocab <= o.readout_max_vocab) {
-      LogisticParams lp;
+      ergo::identify::LogisticParams lp;
       lp.c = o.probe_c;
       lp.standardize = true;
       lp.tolerance = 1e-5;  // the CE it is scored by is stable to ~1e-5 nats long before 1e-6
-      LogisticRegression readout(lp);
+      ergo::identify::LogisticRegression readout(lp);
       readout.fit(f_tr, y_tr, vocab);
       gap_readout = detail::normalised_gap(readout.log_loss(f_te, y_te), ce_bayes, ce_marg);
     }
@@ -495,11 +495,11 @@ inline RunResult run_one(const Setting& s, const RunOptions& o, std::uint64_t se
     Vector<double> acc(m), acc_norm(m);
     Index converged = 0;
     for (Index k = 0; k < m; ++k) {
-      LogisticParams lp;
+      ergo::identify::LogisticParams lp;
       lp.c = o.probe_c;
       lp.standardize = true;
       lp.tolerance = 1e-5;  // accuracy does not move below this
-      LogisticRegression probe(lp);
+      ergo::identify::LogisticRegression probe(lp);
       if (probe.fit(f_tr, c_tr.row(k), 2).ok()) ++converged;
       acc[k] = probe.accuracy(f_te, c_te.row(k));
       const double room = bayes_acc[k] - maj_acc[k];
@@ -520,8 +520,8 @@ inline RunResult run_one(const Setting& s, const RunOptions& o, std::uint64_t se
                                  "lhat_rank", "lhat_condition"};
     for (const char* k : theory_keys) R[k] = nullptr;
     if (head.count(name)) {
-      const IdentifiabilityTheory<double> th(world, head.at(name));
-      const TheoremFit t = th.assess(x_te, f_te);
+      const theory::IdentifiabilityTheory<double> th(world, head.at(name));
+      const theory::TheoremFit t = th.assess(x_te, f_te);
       R["theory_r2_linear"] = num(t.r2_linear);
       R["theory_r2_exact"] = num(t.r2_exact);
       R["theory_residual_share"] = num(t.residual_share);
@@ -602,8 +602,8 @@ inline nlohmann::json paired_comparisons(const SettingResult& r, std::uint64_t s
     nlohmann::json c = nlohmann::json::object();
     for (const auto& key : compared_metrics()) {
       Rng rng(derive_seed(seed, std::hash<std::string>{}(std::string(other) + key) & 0xffffffff));
-      const PairedComparison pc =
-          compare_paired(values(r, "trained", key), values(r, other, key), rng, n_bootstrap);
+      const identify::PairedComparison pc =
+          ergo::identify::compare_paired(values(r, "trained", key), values(r, other, key), rng, n_bootstrap);
       c[key] = {{"n", pc.n},
                 {"mean", detail::num(pc.mean)},
                 {"sd", detail::num(pc.sd)},
@@ -633,7 +633,7 @@ inline nlohmann::json exp2_equivalence(const std::vector<SettingResult>& rs, dou
       const auto& a = *e2[i];
       const auto& b = *e2[j];
       if (a.setting.world.m != b.setting.world.m) continue;
-      const EquivalenceTest t = equivalence_test(values(a, "trained", "probe_acc_norm"),
+      const identify::EquivalenceTest t = ergo::identify::equivalence_test(values(a, "trained", "probe_acc_norm"),
                                                  values(b, "trained", "probe_acc_norm"), margin, alpha);
       out.push_back({{"m", a.setting.world.m},
                      {"a", "ER" + detail::num_id(a.setting.world.er_k)},

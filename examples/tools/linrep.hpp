@@ -18,13 +18,13 @@
 namespace ergo::tools {
 
 /// Reads the pairs of one concept; `spec` is "[name=]file"; layout is "halves" or "interleaved".
-inline ConceptPairs load_concept_pairs(const std::string& spec,
+inline identify::ConceptPairs load_concept_pairs(const std::string& spec,
                                        const std::string& layout = "halves") {
   const char* who = "load_concept_pairs";
   check_arg(layout == "halves" || layout == "interleaved", who, "layout", "halves or interleaved",
             layout);
   const auto named = split_named(spec);
-  ConceptPairs c;
+  ergo::identify::ConceptPairs c;
   c.name = named.first;
   const std::string& path = named.second;
   if (ends_with(path, ".safetensors")) {

@@ -11,6 +11,8 @@
 #include <iostream>
 
 using namespace ergo;
+using namespace ergo::model;
+using namespace ergo::identify;
 using namespace ergo::repro;
 
 namespace {

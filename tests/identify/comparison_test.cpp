@@ -12,6 +12,7 @@
 #include <vector>
 
 using namespace ergo;
+using namespace ergo::identify;
 
 namespace {
 

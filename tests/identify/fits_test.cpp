@@ -13,6 +13,7 @@
 #include <vector>
 
 using namespace ergo;
+using namespace ergo::identify;
 using ::testing::HasSubstr;
 
 namespace {

@@ -10,6 +10,7 @@
 #include <vector>
 
 using namespace ergo;
+using namespace ergo::identify;
 
 namespace {
 
@@ -68,14 +69,14 @@ TEST(IdentifyProbe, GradientMatchesFiniteDifferences) {
     p.c = 0.7;
     const Vector<double> theta = rng.normal_matrix<double>(rows * d + rows, 1, 0.0, 0.5);
     Vector<double> grad, scratch;
-    detail::logistic_objective(x, y, k, p, theta, grad);
+    ergo::identify::detail::logistic_objective(x, y, k, p, theta, grad);
     const double h = 1e-6;
     for (Index q = 0; q < theta.size(); ++q) {
       Vector<double> tp = theta, tm = theta;
       tp[q] += h;
       tm[q] -= h;
-      const double fd = (detail::logistic_objective(x, y, k, p, tp, scratch) -
-                         detail::logistic_objective(x, y, k, p, tm, scratch)) / (2.0 * h);
+      const double fd = (ergo::identify::detail::logistic_objective(x, y, k, p, tp, scratch) -
+                         ergo::identify::detail::logistic_objective(x, y, k, p, tm, scratch)) / (2.0 * h);
       // Central differences: truncation O(h²) ≈ 1e-12, rounding O(eps·f/h) ≈ 1e-10.
       EXPECT_NEAR(grad[q], fd, 1e-8) << "K = " << k << ", parameter " << q;
     }
@@ -104,7 +105,7 @@ TEST(IdentifyProbe, MultinomialReachesAStationaryPointAndCalibratedProbabilities
   theta.head(k * d) = Eigen::Map<const Vector<double>>(probe.weights().data(), k * d);
   theta.tail(k) = probe.intercept();
   IndexVector yi = y.transpose().cast<Index>();
-  detail::logistic_objective(x, yi, k, probe.params(), theta, grad);
+  ergo::identify::detail::logistic_objective(x, yi, k, probe.params(), theta, grad);
   EXPECT_LT(grad.norm(), 1e-5);  // tolerance 1e-10, or its sqrt after a stalled line search
   const Matrix<double> pr = probe.predict_proba(x);
   EXPECT_EIGEN_NEAR(pr.colwise().sum(), RowVector<double>::Ones(n), 1e-12);

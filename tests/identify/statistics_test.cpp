@@ -18,6 +18,7 @@
 #include <vector>
 
 using namespace ergo;
+using namespace ergo::identify;
 using ::testing::HasSubstr;
 
 namespace {
@@ -250,8 +251,8 @@ TEST(IdentifyReport, JsonAndCsvOutput) {
   EXPECT_THAT(csv, HasSubstr("forward.test.mean,"));
   EXPECT_THAT(csv, HasSubstr("baselines[0].forward.test.mean,"));
   EXPECT_THAT(csv, HasSubstr("verdict.criteria[6].name,\"selectivity_r2\""));
-  EXPECT_EQ(detail::format_double(0.1), "0.1");
-  EXPECT_EQ(std::strtod(detail::format_double(1.0 / 3.0).c_str(), nullptr), 1.0 / 3.0);
+  EXPECT_EQ(ergo::identify::detail::format_double(0.1), "0.1");
+  EXPECT_EQ(std::strtod(ergo::identify::detail::format_double(1.0 / 3.0).c_str(), nullptr), 1.0 / 3.0);
 #ifdef ERGO_TEST_HAVE_NLOHMANN_JSON
   const auto j = nlohmann::json::parse(json);  // throws on invalid JSON
   EXPECT_EQ(j["data"]["n_samples"].get<Index>(), r.n_samples);

@@ -15,6 +15,7 @@
 #include <set>
 
 using namespace ergo;
+using namespace ergo::model;
 using ergo::io::Checkpoint;
 using ergo::io::FormatError;
 using ergo::io::LoadedSae;

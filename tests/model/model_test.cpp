@@ -9,6 +9,7 @@
 #include <set>
 
 using namespace ergo;
+using namespace ergo::model;
 using ::testing::HasSubstr;
 
 namespace {

@@ -11,6 +11,7 @@
 #include <set>
 
 using namespace ergo;
+using namespace ergo::model;
 using ::testing::HasSubstr;
 
 namespace {

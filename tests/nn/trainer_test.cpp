@@ -13,6 +13,7 @@
 #include <sstream>
 
 using namespace ergo;
+using namespace ergo::model;
 using namespace ergo::nn;
 using ::testing::HasSubstr;
 

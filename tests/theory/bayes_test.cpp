@@ -11,6 +11,9 @@
 #include <numeric>
 
 using namespace ergo;
+using namespace ergo::model;
+using namespace ergo::theory;
+using namespace ergo::identify;
 
 namespace {
 

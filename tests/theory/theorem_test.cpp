@@ -14,6 +14,8 @@
 #include <vector>
 
 using namespace ergo;
+using namespace ergo::model;
+using namespace ergo::theory;
 using ::testing::HasSubstr;
 
 namespace {

@@ -15,7 +15,7 @@
 ///
 /// \code
 /// Eigen::MatrixXd score = corr.cwiseAbs();                    // k × d, k ≤ d
-/// ergo::Assignment a = ergo::linear_sum_assignment(score, true);  // maximise
+/// ergo::identify::Assignment a = ergo::identify::linear_sum_assignment(score, true);  // maximise
 /// // a.row_to_col[i] = column matched to row i; a.total = summed score
 /// \endcode
 
@@ -28,7 +28,7 @@
 #include <limits>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief Result of linear_sum_assignment.
 struct Assignment {
@@ -133,7 +133,7 @@ Assignment linear_sum_assignment(const Eigen::MatrixBase<Derived>& cost_in, bool
   const char* who = "linear_sum_assignment";
   const auto& cost = cost_in.eval();
   check_arg(cost.rows() > 0 && cost.cols() > 0, who, "cost", "a non-empty matrix",
-            detail::str_cat(cost.rows(), " x ", cost.cols()));
+            ergo::detail::str_cat(cost.rows(), " x ", cost.cols()));
   check_finite(who, "cost", cost);
   const Matrix<double> c = cost.template cast<double>();
   const double sign = maximize ? -1.0 : 1.0;
@@ -156,4 +156,4 @@ Assignment linear_sum_assignment(const Eigen::MatrixBase<Derived>& cost_in, bool
   return out;
 }
 
-}  // namespace ergo
+}  // namespace ergo::identify

@@ -26,10 +26,10 @@
 /// the three facts at the top); use held-out values.
 ///
 /// \code
-/// ergo::Cca cca;
+/// ergo::identify::Cca cca;
 /// cca.fit(F_train, T_train);
 /// Eigen::VectorXd rho = cca.evaluate(F_test, T_test);     // held-out spectrum
-/// ergo::CcaSummary s = ergo::summarize_cca(rho);          // mean, min, κ_w, R²_CCA
+/// ergo::identify::CcaSummary s = ergo::identify::summarize_cca(rho);          // mean, min, κ_w, R²_CCA
 /// \endcode
 
 #include "../core/error.hpp"
@@ -45,7 +45,7 @@
 #include <cmath>
 #include <limits>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief How Cca computes the canonical directions.
 enum class CcaMethod {
@@ -184,7 +184,7 @@ class Cca {
   Matrix<double> transform_x(const Eigen::MatrixBase<DF>& f) const {
     check_arg(m_fitted, "Cca::transform_x", "model", "a fitted model", "not fitted");
     check_arg(f.rows() == m_a.rows(), "Cca::transform_x", "f",
-              detail::str_cat(m_a.rows(), " rows"), f.rows());
+              ergo::detail::str_cat(m_a.rows(), " rows"), f.rows());
     Matrix<double> fc = f.template cast<double>();
     fc.colwise() -= m_mean_f;
     return m_a.transpose() * fc;
@@ -194,7 +194,7 @@ class Cca {
   Matrix<double> transform_y(const Eigen::MatrixBase<DT>& t) const {
     check_arg(m_fitted, "Cca::transform_y", "model", "a fitted model", "not fitted");
     check_arg(t.rows() == m_b.rows(), "Cca::transform_y", "t",
-              detail::str_cat(m_b.rows(), " rows"), t.rows());
+              ergo::detail::str_cat(m_b.rows(), " rows"), t.rows());
     Matrix<double> tc = t.template cast<double>();
     tc.colwise() -= m_mean_t;
     return m_b.transpose() * tc;
@@ -205,7 +205,7 @@ class Cca {
   template <class DF, class DT>
   Vector<double> evaluate(const Eigen::MatrixBase<DF>& f, const Eigen::MatrixBase<DT>& t) const {
     check_arg(f.cols() == t.cols(), "Cca::evaluate", "t",
-              detail::str_cat(f.cols(), " columns (as f)"), t.cols());
+              ergo::detail::str_cat(f.cols(), " columns (as f)"), t.cols());
     return paired_correlations(transform_x(f), transform_y(t));
   }
 
@@ -350,4 +350,4 @@ class Cca {
   detail::PairWorkspace m_ws;
 };
 
-}  // namespace ergo
+}  // namespace ergo::identify

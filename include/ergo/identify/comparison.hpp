@@ -14,9 +14,9 @@
 /// \code
 /// std::vector<double> trained = {...}, untrained = {...};   // one value per seed, same seeds
 /// ergo::Rng rng(1);
-/// ergo::PairedComparison c = ergo::compare_paired(trained, untrained, rng);
+/// ergo::identify::PairedComparison c = ergo::identify::compare_paired(trained, untrained, rng);
 /// // c.mean, [c.boot_lo, c.boot_hi], c.positive / c.negative, c.p_sign
-/// ergo::EquivalenceTest e = ergo::equivalence_test(er1, er3, 0.05);  // Welch TOST, α = 0.05
+/// ergo::identify::EquivalenceTest e = ergo::identify::equivalence_test(er1, er3, 0.05);  // Welch TOST, α = 0.05
 /// // e.equivalent: the 90% interval of the difference lies inside (−0.05, 0.05)
 /// \endcode
 
@@ -30,7 +30,7 @@
 #include <limits>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 namespace detail {
 
@@ -69,7 +69,7 @@ inline double incomplete_beta_cf(double a, double b, double x) {
 /// \brief Regularised incomplete beta function I_x(a, b) for a, b > 0 and x in [0, 1].
 inline double regularized_incomplete_beta(double a, double b, double x) {
   const char* who = "regularized_incomplete_beta";
-  check_arg(a > 0.0 && b > 0.0, who, "a, b", "positive values", detail::str_cat(a, ", ", b));
+  check_arg(a > 0.0 && b > 0.0, who, "a, b", "positive values", ergo::detail::str_cat(a, ", ", b));
   check_arg(x >= 0.0 && x <= 1.0, who, "x", "a value in [0, 1]", x);
   if (x == 0.0 || x == 1.0) return x;
   const double log_front =
@@ -107,7 +107,7 @@ inline double student_t_quantile(double p, double nu) {
 /// X ~ Binomial(n, 1/2), n = positive + negative (ties are left out before calling). 1 when n = 0.
 inline double sign_test_p_value(Index positive, Index negative) {
   check_arg(positive >= 0 && negative >= 0, "sign_test_p_value", "positive, negative",
-            "counts >= 0", detail::str_cat(positive, ", ", negative));
+            "counts >= 0", ergo::detail::str_cat(positive, ", ", negative));
   const Index n = positive + negative;
   if (n == 0) return 1.0;
   const Index k = std::min(positive, negative);
@@ -145,7 +145,7 @@ struct PairedComparison {
 inline PairedComparison compare_paired(const std::vector<double>& a, const std::vector<double>& b,
                                        Rng& rng, Index n_bootstrap = 10000, double level = 0.95) {
   const char* who = "compare_paired";
-  check_arg(a.size() == b.size(), who, "b", detail::str_cat(a.size(), " values (as a)"), b.size());
+  check_arg(a.size() == b.size(), who, "b", ergo::detail::str_cat(a.size(), " values (as a)"), b.size());
   check_arg(n_bootstrap >= 0, who, "n_bootstrap", "a value >= 0", n_bootstrap);
   check_arg(level > 0.0 && level < 1.0, who, "level", "a value in (0, 1)", level);
   std::vector<double> d;
@@ -260,4 +260,4 @@ inline EquivalenceTest equivalence_test(const std::vector<double>& a, const std:
   return e;
 }
 
-}  // namespace ergo
+}  // namespace ergo::identify

@@ -28,8 +28,8 @@
 /// Shapes: every base/target block is d × n_s (column i of base pairs with column i of target).
 ///
 /// \code
-/// std::vector<ergo::ConceptPairs> pairs = {{"male-female", B0, T0}, {"sing-plural", B1, T1}};
-/// ergo::ConceptDirectionResult r = ergo::concept_direction_test(pairs, {});
+/// std::vector<ergo::identify::ConceptPairs> pairs = {{"male-female", B0, T0}, {"sing-plural", B1, T1}};
+/// ergo::identify::ConceptDirectionResult r = ergo::identify::concept_direction_test(pairs, {});
 /// // r.g (S × S), r.mean_diagonal, r.mean_abs_off_diagonal, r.frobenius, r.null_mean_diagonal
 /// \endcode
 
@@ -49,7 +49,7 @@
 #include <string>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief Counterfactual pairs of one concept: column i of `base` and of `target` (both d × n)
 /// are representations of the two sides of pair i.
@@ -132,7 +132,7 @@ inline Vector<double> probe_direction(const Matrix<double>& pos, const Matrix<do
                                       const LogisticParams& params,
                                       const IndexVector* labels_perm = nullptr) {
   check_arg(pos.rows() == neg.rows(), "probe_direction", "neg",
-            detail::str_cat(pos.rows(), " rows"), neg.rows());
+            ergo::detail::str_cat(pos.rows(), " rows"), neg.rows());
   Matrix<double> x(pos.rows(), pos.cols() + neg.cols());
   x << pos, neg;
   IntRowVector y(x.cols());
@@ -176,11 +176,11 @@ inline ConceptDirectionResult concept_direction_test(const std::vector<ConceptPa
   for (size_t c = 0; c < concepts.size(); ++c) {
     const auto& cp = concepts[c];
     check_arg(cp.base.rows() == d && cp.base.cols() >= 1, who,
-              detail::str_cat("concepts[", c, "].base"), detail::str_cat(d, " x n, n >= 1"),
-              detail::str_cat(cp.base.rows(), " x ", cp.base.cols()));
-    check_shape(who, detail::str_cat("concepts[", c, "].target"), cp.target, d, cp.base.cols());
-    check_finite(who, detail::str_cat("concepts[", c, "].base"), cp.base);
-    check_finite(who, detail::str_cat("concepts[", c, "].target"), cp.target);
+              ergo::detail::str_cat("concepts[", c, "].base"), ergo::detail::str_cat(d, " x n, n >= 1"),
+              ergo::detail::str_cat(cp.base.rows(), " x ", cp.base.cols()));
+    check_shape(who, ergo::detail::str_cat("concepts[", c, "].target"), cp.target, d, cp.base.cols());
+    check_finite(who, ergo::detail::str_cat("concepts[", c, "].base"), cp.base);
+    check_finite(who, ergo::detail::str_cat("concepts[", c, "].target"), cp.target);
   }
   ConceptDirectionResult r;
   r.directions.resize(d, s);
@@ -245,4 +245,4 @@ inline ConceptDirectionResult concept_direction_test(const std::vector<ConceptPa
   return r;
 }
 
-}  // namespace ergo
+}  // namespace ergo::identify

@@ -16,8 +16,8 @@
 /// Spearman uses *average* ranks for ties (scipy's convention), which matters for discrete data.
 ///
 /// \code
-/// ergo::MccResult m = ergo::mcc(T, F);                            // in-sample
-/// ergo::MccResult h = ergo::mcc_out_of_sample(T_tr, F_tr, T_te, F_te);  // match on train
+/// ergo::identify::MccResult m = ergo::identify::mcc(T, F);                            // in-sample
+/// ergo::identify::MccResult h = ergo::identify::mcc_out_of_sample(T_tr, F_tr, T_te, F_te);  // match on train
 /// \endcode
 
 #include "../core/error.hpp"
@@ -31,7 +31,7 @@
 #include <numeric>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief Which correlation coefficient.
 enum class CorrelationKind {
@@ -103,7 +103,7 @@ Matrix<double> correlation_matrix(const Eigen::MatrixBase<DX>& x_in,
   const char* who = "correlation_matrix";
   const auto& x = x_in.eval();  // expressions are evaluated once; plain matrices are not copied
   const auto& y = y_in.eval();
-  check_arg(x.cols() == y.cols(), who, "y", detail::str_cat(x.cols(), " columns (as x)"),
+  check_arg(x.cols() == y.cols(), who, "y", ergo::detail::str_cat(x.cols(), " columns (as x)"),
             y.cols());
   check_arg(x.cols() >= 2, who, "x", "at least 2 samples (columns)", x.cols());
   check_finite(who, "x", x);
@@ -119,7 +119,7 @@ Matrix<double> correlation_matrix(const Eigen::MatrixBase<DX>& x_in,
 template <class DA, class DB>
 double correlation(const Eigen::MatrixBase<DA>& a, const Eigen::MatrixBase<DB>& b,
                    CorrelationKind kind = CorrelationKind::Pearson) {
-  check_arg(a.size() == b.size(), "correlation", "b", detail::str_cat("size ", a.size()),
+  check_arg(a.size() == b.size(), "correlation", "b", ergo::detail::str_cat("size ", a.size()),
             b.size());
   return correlation_matrix(a.reshaped().transpose(), b.reshaped().transpose(), kind)(0, 0);
 }
@@ -172,9 +172,9 @@ MccResult mcc_out_of_sample(const Eigen::MatrixBase<DT1>& t_train,
                             CorrelationKind kind = CorrelationKind::Pearson) {
   const char* who = "mcc_out_of_sample";
   check_arg(t_test.rows() == t_train.rows(), who, "t_test",
-            detail::str_cat(t_train.rows(), " rows"), t_test.rows());
+            ergo::detail::str_cat(t_train.rows(), " rows"), t_test.rows());
   check_arg(f_test.rows() == f_train.rows(), who, "f_test",
-            detail::str_cat(f_train.rows(), " rows"), f_test.rows());
+            ergo::detail::str_cat(f_train.rows(), " rows"), f_test.rows());
   const MccResult train = mcc(t_train, f_train, kind);
   MccResult r;
   r.kind = kind;
@@ -187,4 +187,4 @@ MccResult mcc_out_of_sample(const Eigen::MatrixBase<DT1>& t_train,
   return r;
 }
 
-}  // namespace ergo
+}  // namespace ergo::identify

@@ -16,7 +16,7 @@
 /// `liblbfgspp-dev`, header-only in /usr/include; consumers need nothing extra in CMake).
 ///
 /// \code
-/// ergo::LogisticRegression probe({.c = 1.0});
+/// ergo::identify::LogisticRegression probe({.c = 1.0});
 /// probe.fit(F_train, y_train);                    // y: labels 0..K−1
 /// double acc = probe.accuracy(F_test, y_test);
 /// Eigen::MatrixXd p = probe.predict_proba(F_test);  // K × N
@@ -40,7 +40,7 @@
 #include <string>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief Logistic regression settings.
 struct LogisticParams {
@@ -140,9 +140,9 @@ class LogisticRegression {
     const char* who = "LogisticRegression::fit";
     const auto& f = f_in.eval();  // expressions evaluated once; plain matrices are not copied
     const auto& y = y_in.eval();
-    check_arg(y.size() == f.cols(), who, "y", detail::str_cat(f.cols(), " labels"), y.size());
+    check_arg(y.size() == f.cols(), who, "y", ergo::detail::str_cat(f.cols(), " labels"), y.size());
     check_arg(f.cols() >= 1 && f.rows() >= 1, who, "f", "a non-empty matrix",
-              detail::str_cat(f.rows(), " x ", f.cols()));
+              ergo::detail::str_cat(f.rows(), " x ", f.cols()));
     check_finite(who, "f", f);
     Index ymax = 0;
     for (Index i = 0; i < y.size(); ++i) {
@@ -151,7 +151,7 @@ class LogisticRegression {
     }
     m_k = n_classes > 0 ? n_classes : std::max<Index>(2, ymax + 1);
     check_arg(m_k >= 2 && ymax < m_k, who, "n_classes",
-              detail::str_cat("at least 2 and > max label ", ymax), m_k);
+              ergo::detail::str_cat("at least 2 and > max label ", ymax), m_k);
     m_d = f.rows();
     m_x = f.template cast<double>();
     m_shift = Vector<double>::Zero(m_d);
@@ -216,7 +216,7 @@ class LogisticRegression {
       // to rounding there, which is the precision the data allow; counted as converged.
     } else {
       out = {Status::NotConverged,
-             detail::str_cat("gradient norm ", m_gradient_norm, " > tolerance ", m_params.tolerance,
+             ergo::detail::str_cat("gradient norm ", m_gradient_norm, " > tolerance ", m_params.tolerance,
                              " after ", m_iterations, " iterations",
                              stop_reason.empty() ? "" : " (" + stop_reason + ")",
                              "; raise max_iterations, lower C or standardise F")};
@@ -256,7 +256,7 @@ class LogisticRegression {
     check_arg(m_fitted, "LogisticRegression::decision_function", "model", "a fitted model",
               "not fitted");
     check_arg(f.rows() == m_d, "LogisticRegression::decision_function", "f",
-              detail::str_cat(m_d, " rows"), f.rows());
+              ergo::detail::str_cat(m_d, " rows"), f.rows());
     Matrix<double> z(m_w.rows(), f.cols());
     z.noalias() = m_w * f.template cast<double>();
     z.colwise() += m_b;
@@ -304,7 +304,7 @@ class LogisticRegression {
   template <class DF, class DY>
   double accuracy(const Eigen::MatrixBase<DF>& f, const Eigen::DenseBase<DY>& y) const {
     check_arg(y.size() == f.cols(), "LogisticRegression::accuracy", "y",
-              detail::str_cat(f.cols(), " labels"), y.size());
+              ergo::detail::str_cat(f.cols(), " labels"), y.size());
     const IntRowVector p = predict(f);
     Index hit = 0;
     for (Index i = 0; i < y.size(); ++i) hit += (p[i] == static_cast<std::int32_t>(y(i))) ? 1 : 0;
@@ -382,7 +382,7 @@ Matrix<double> cross_fitted_proba(const Eigen::MatrixBase<DF>& f, const Eigen::D
                                   const LogisticParams& params, Index folds, Rng& rng,
                                   const Groups& groups = {}) {
   const char* who = "cross_fitted_proba";
-  check_arg(y.size() == f.cols(), who, "y", detail::str_cat(f.cols(), " labels"), y.size());
+  check_arg(y.size() == f.cols(), who, "y", ergo::detail::str_cat(f.cols(), " labels"), y.size());
   Index k = 2;
   for (Index i = 0; i < y.size(); ++i) k = std::max<Index>(k, static_cast<Index>(y(i)) + 1);
   const IndexVector fold = fold_assignment(f.cols(), folds, rng, groups);
@@ -410,7 +410,7 @@ double expected_calibration_error(const Eigen::MatrixBase<DP>& proba,
                                   const Eigen::DenseBase<DY>& y, Index bins = 10) {
   check_arg(bins >= 1, "expected_calibration_error", "bins", "at least 1", bins);
   check_arg(y.size() == proba.cols(), "expected_calibration_error", "y",
-            detail::str_cat(proba.cols(), " labels"), y.size());
+            ergo::detail::str_cat(proba.cols(), " labels"), y.size());
   std::vector<double> conf(static_cast<size_t>(bins), 0.0), acc(static_cast<size_t>(bins), 0.0);
   std::vector<Index> cnt(static_cast<size_t>(bins), 0);
   for (Index i = 0; i < proba.cols(); ++i) {
@@ -438,7 +438,7 @@ Vector<double> probe_accuracy_per_concept(const Eigen::MatrixBase<DF>& f, const 
                                           const Split& split, const LogisticParams& params = {}) {
   const char* who = "probe_accuracy_per_concept";
   check_arg(concepts.cols() == f.cols(), who, "concepts",
-            detail::str_cat(f.cols(), " columns (as f)"), concepts.cols());
+            ergo::detail::str_cat(f.cols(), " columns (as f)"), concepts.cols());
   const Matrix<double> ftr = gather_columns(f, split.train);
   const Matrix<double> fte = gather_columns(f, split.test);
   Vector<double> acc(concepts.rows());
@@ -454,4 +454,4 @@ Vector<double> probe_accuracy_per_concept(const Eigen::MatrixBase<DF>& f, const 
   return acc;
 }
 
-}  // namespace ergo
+}  // namespace ergo::identify

@@ -43,8 +43,8 @@
 /// from null floors; they are **not** numbers from the paper, which states no threshold.
 ///
 /// \code
-/// ergo::IdentifiabilityParams p;                    // defaults documented below
-/// auto rep = ergo::check_identifiability(F, ergo::ilr(world.log_posterior(x)), p, groups,
+/// ergo::identify::IdentifiabilityParams p;                    // defaults documented below
+/// auto rep = ergo::identify::check_identifiability(F, ergo::identify::ilr(world.log_posterior(x)), p, groups,
 ///                                        {{"untrained", F_random}});
 /// std::cout << rep.verdict.summary << "\n";
 /// rep.write_json(std::cout);
@@ -73,7 +73,7 @@
 #include <string>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 namespace detail {
 
@@ -162,11 +162,11 @@ inline Verdict make_verdict(const IdentifiabilityReport& r, const Identifiabilit
       if (c.passed) ++passed;
     }
   v.identified = evaluated > 0 && passed == evaluated;
-  v.summary = str_cat(v.identified ? "identified" : "not identified", ": ", passed, "/", evaluated,
+  v.summary = ergo::detail::str_cat(v.identified ? "identified" : "not identified", ": ", passed, "/", evaluated,
                       " evaluated criteria passed");
   for (const auto& c : v.criteria)
     if (c.evaluated && !c.passed)
-      v.summary += str_cat("; failed ", c.name, " (", c.value, " ", c.comparison, " ", c.threshold,
+      v.summary += ergo::detail::str_cat("; failed ", c.name, " (", c.value, " ", c.comparison, " ", c.threshold,
                            " is false)");
   return v;
 }
@@ -200,7 +200,7 @@ inline void permutation_null(IdentifiabilityReport& r, RidgeRegression& fwd, con
       ev.step = b + 1;
       ev.elapsed_seconds = clock.seconds();
       if (!cb->on_progress(ev)) {
-        r.warnings.push_back(str_cat("permutation null stopped by the callback after ", b + 1,
+        r.warnings.push_back(ergo::detail::str_cat("permutation null stopped by the callback after ", b + 1,
                                      " of ", params.n_permutations));
         break;
       }
@@ -247,25 +247,25 @@ inline void add_floors_and_warnings(IdentifiabilityReport& r, const Groups& grou
   const Index n_eff = count_groups(g_tr, r.n_train);
   if (r.n_distinct_targets <= r.d + 1)
     r.warnings.push_back(
-        str_cat("only ", r.n_distinct_targets, " distinct target columns for d = ", r.d,
+        ergo::detail::str_cat("only ", r.n_distinct_targets, " distinct target columns for d = ", r.d,
                 ": an affine map can interpolate any assignment of target values"));
   if (static_cast<double>(n_eff) < 10.0 * static_cast<double>(r.d))
-    r.warnings.push_back(str_cat("effective training sample size ", n_eff, " < 10 d = ", 10 * r.d,
+    r.warnings.push_back(ergo::detail::str_cat("effective training sample size ", n_eff, " < 10 d = ", 10 * r.d,
                                  ": in-sample statistics are inflated"));
   if (r.k > r.d)
-    r.warnings.push_back(str_cat("target dimension k = ", r.k, " exceeds d = ", r.d,
+    r.warnings.push_back(ergo::detail::str_cat("target dimension k = ", r.k, " exceeds d = ", r.d,
                                  ": no injective linear map F -> T can exist"));
   if (r.cca.train.max <= 2.0 * r.wachter_edge)
-    r.warnings.push_back(str_cat("in-sample top canonical correlation ", r.cca.train.max,
+    r.warnings.push_back(ergo::detail::str_cat("in-sample top canonical correlation ", r.cca.train.max,
                                  " is within 2x of the null Wachter edge ", r.wachter_edge));
   if (r.forward.train.variance_weighted <= 2.0 * r.r2_floor)
-    r.warnings.push_back(str_cat("in-sample R^2 ", r.forward.train.variance_weighted,
+    r.warnings.push_back(ergo::detail::str_cat("in-sample R^2 ", r.forward.train.variance_weighted,
                                  " is within 2x of the null floor d/(n-1) = ", r.r2_floor));
   if (r.forward.rank < std::min(r.k, r.d))
-    r.warnings.push_back(str_cat("fitted map F -> T is rank deficient: rank ", r.forward.rank,
+    r.warnings.push_back(ergo::detail::str_cat("fitted map F -> T is rank deficient: rank ", r.forward.rank,
                                  " < ", std::min(r.k, r.d)));
   if (!groups.empty() && exchangeable_groups(r.n_train, g_tr) < n_eff)
-    r.warnings.push_back(str_cat(
+    r.warnings.push_back(ergo::detail::str_cat(
         n_eff - exchangeable_groups(r.n_train, g_tr),
         " training groups have a unique size and keep their own targets under the group-level "
         "permutation (the null is conservative)"));
@@ -291,16 +291,16 @@ IdentifiabilityReport check_identifiability(const Eigen::MatrixBase<DF>& f_in,
   const auto& f = f_in.eval();  // expressions evaluated once; plain matrices are not copied
   const auto& t = t_in.eval();
   params.check();
-  check_arg(f.cols() == t.cols(), who, "t", detail::str_cat(f.cols(), " columns (as f)"), t.cols());
+  check_arg(f.cols() == t.cols(), who, "t", ergo::detail::str_cat(f.cols(), " columns (as f)"), t.cols());
   check_arg(f.rows() >= 1 && t.rows() >= 1, who, "f, t", "at least one row each",
-            detail::str_cat(f.rows(), " and ", t.rows()));
+            ergo::detail::str_cat(f.rows(), " and ", t.rows()));
   check_finite(who, "f", f);
   check_finite(who, "t", t);
   groups.check_size(who, f.cols());
   for (size_t b = 0; b < baselines.size(); ++b)
     check_arg(baselines[b].features.cols() == f.cols(), who,
-              detail::str_cat("baselines[", b, "].features"),
-              detail::str_cat(f.cols(), " columns (as f)"), baselines[b].features.cols());
+              ergo::detail::str_cat("baselines[", b, "].features"),
+              ergo::detail::str_cat(f.cols(), " columns (as f)"), baselines[b].features.cols());
 
   IdentifiabilityReport r;
   r.name = params.name;
@@ -318,7 +318,7 @@ IdentifiabilityReport check_identifiability(const Eigen::MatrixBase<DF>& f_in,
   r.n_test = split.test.size();
   check_arg(r.n_train >= 4 && r.n_test >= 3, who, "f",
             "enough samples for at least 4 training and 3 test samples",
-            detail::str_cat(r.n_train, " train, ", r.n_test, " test"));
+            ergo::detail::str_cat(r.n_train, " train, ", r.n_test, " test"));
   const Groups g_tr = subset_groups(groups, split.train);
   const Groups g_te = subset_groups(groups, split.test);
   r.n_train_groups = count_groups(g_tr, r.n_train);
@@ -395,4 +395,4 @@ IdentifiabilityReport check_identifiability(const Eigen::MatrixBase<DF>& f_in,
   return r;
 }
 
-}  // namespace ergo
+}  // namespace ergo::identify

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <string>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief Thresholds of the verdict. Conventions, not the paper's numbers (see file comment).
 struct VerdictThresholds {
@@ -80,7 +80,7 @@ struct IdentifiabilityParams {
     if (n_permutations > 0)
       check_arg(1.0 / static_cast<double>(n_permutations + 1) < thresholds.max_p_value, who,
                 "n_permutations",
-                detail::str_cat("a count whose smallest p-value 1/(B+1) is below "
+                ergo::detail::str_cat("a count whose smallest p-value 1/(B+1) is below "
                                 "thresholds.max_p_value = ",
                                 thresholds.max_p_value, " (at least ",
                                 static_cast<Index>(std::ceil(1.0 / thresholds.max_p_value)),
@@ -99,4 +99,4 @@ struct Baseline {
   bool selectivity = true;
 };
 
-}  // namespace ergo
+}  // namespace ergo::identify

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief One ridge direction of the report (F → T or T → F).
 struct RegressionSummary {
@@ -311,4 +311,4 @@ void IdentifiabilityReport::visit(Sink& s) const {
   s.end_list();
 }
 
-}  // namespace ergo
+}  // namespace ergo::identify

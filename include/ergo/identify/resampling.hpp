@@ -12,10 +12,10 @@
 ///
 /// \code
 /// ergo::Rng rng(7);
-/// ergo::Groups groups(sequence_id);                 // one id per sample (optional)
-/// auto split = ergo::train_test_split(N, 0.25, rng, groups);
-/// ergo::IndexVector folds = ergo::fold_assignment(N, 5, rng, groups);
-/// ergo::IndexVector perm = ergo::permute_samples(N, rng, groups);   // T.col(perm[i]) pairs F.col(i)
+/// ergo::identify::Groups groups(sequence_id);                 // one id per sample (optional)
+/// auto split = ergo::identify::train_test_split(N, 0.25, rng, groups);
+/// ergo::IndexVector folds = ergo::identify::fold_assignment(N, 5, rng, groups);
+/// ergo::IndexVector perm = ergo::identify::permute_samples(N, rng, groups);   // T.col(perm[i]) pairs F.col(i)
 /// \endcode
 
 #include "../core/error.hpp"
@@ -34,7 +34,7 @@
 #include <utility>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief Optional group id per sample (samples that share a source share an id).
 ///
@@ -50,7 +50,7 @@ class Groups {
   template <class Derived>
   Groups(const Eigen::DenseBase<Derived>& ids) {  // NOLINT: implicit on purpose
     static_assert(std::is_integral<typename Derived::Scalar>::value,
-                  "ergo::Groups: group ids must be integers");
+                  "ergo::identify::Groups: group ids must be integers");
     m_ids.resize(static_cast<size_t>(ids.size()));
     for (Index i = 0; i < ids.size(); ++i) m_ids[static_cast<size_t>(i)] = static_cast<Index>(ids(i));
   }
@@ -63,7 +63,7 @@ class Groups {
 
   /// \brief Throws unless empty or of size n (who: the calling function's name).
   void check_size(const std::string& who, Index n) const {
-    check_arg(empty() || size() == n, who, "groups", detail::str_cat("empty or ", n, " ids"),
+    check_arg(empty() || size() == n, who, "groups", ergo::detail::str_cat("empty or ", n, " ids"),
               size());
   }
 
@@ -114,7 +114,7 @@ inline IndexVector concat_indices(const std::vector<const std::vector<Index>*>& 
 template <class Derived>
 Groups distinct_column_groups(const Eigen::DenseBase<Derived>& x) {
   static_assert(std::is_integral<typename Derived::Scalar>::value,
-                "ergo::distinct_column_groups: columns must be integer");
+                "ergo::identify::distinct_column_groups: columns must be integer");
   std::map<std::vector<Index>, Index> seen;
   std::vector<Index> ids(static_cast<size_t>(x.cols()));
   std::vector<Index> key(static_cast<size_t>(x.rows()));
@@ -192,7 +192,7 @@ inline IndexVector fold_assignment(Index n, Index k, Rng& rng, const Groups& gro
   groups.check_size(who, n);
   auto members = detail::group_members(groups, n);
   const Index g = static_cast<Index>(members.size());
-  check_arg(k >= 2 && k <= g, who, "k", detail::str_cat("a value in [2, ", g, "] (groups)"), k);
+  check_arg(k >= 2 && k <= g, who, "k", ergo::detail::str_cat("a value in [2, ", g, "] (groups)"), k);
   IndexVector fold(n);
   IndexVector order = rng.permutation(g);
   if (groups.empty()) {
@@ -400,10 +400,10 @@ Matrix<double> gather_columns(const Eigen::MatrixBase<Derived>& m, const IndexVe
   Matrix<double> out(m.rows(), idx.size());
   for (Index i = 0; i < idx.size(); ++i) {
     check_arg(idx[i] >= 0 && idx[i] < m.cols(), "gather_columns", "idx",
-              detail::str_cat("indices in [0, ", m.cols(), ")"), idx[i]);
+              ergo::detail::str_cat("indices in [0, ", m.cols(), ")"), idx[i]);
     out.col(i) = m.col(idx[i]).template cast<double>();
   }
   return out;
 }
 
-}  // namespace ergo
+}  // namespace ergo::identify

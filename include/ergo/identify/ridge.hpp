@@ -26,9 +26,9 @@
 ///   own Gram and cross-products without touching the samples again.
 ///
 /// \code
-/// ergo::RidgeRegression fit({});            // GCV (no groups) or grouped 5-fold (groups)
+/// ergo::identify::RidgeRegression fit({});            // GCV (no groups) or grouped 5-fold (groups)
 /// fit.fit(F_train, T_train, groups_train);
-/// ergo::R2Scores r2 = fit.score(F_test, T_test);   // held-out R² per output, mean, weighted
+/// ergo::identify::R2Scores r2 = fit.score(F_test, T_test);   // held-out R² per output, mean, weighted
 /// double kappa = fit.condition_number();            // of the fitted k × d map
 /// \endcode
 
@@ -51,7 +51,7 @@
 #include <limits>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief R² scores of predictions against truth (k outputs × N samples).
 struct R2Scores {
@@ -181,7 +181,7 @@ class RidgeRegression {
   Matrix<double> predict(const Eigen::MatrixBase<DF>& f) const {
     check_arg(m_fitted, "RidgeRegression::predict", "model", "a fitted model", "not fitted");
     check_arg(f.rows() == m_sol.w.cols(), "RidgeRegression::predict", "f",
-              detail::str_cat(m_sol.w.cols(), " rows"), f.rows());
+              ergo::detail::str_cat(m_sol.w.cols(), " rows"), f.rows());
     Matrix<double> out(m_sol.w.rows(), f.cols());
     out.noalias() = m_sol.w * f.template cast<double>();
     out.colwise() += m_sol.b;
@@ -193,7 +193,7 @@ class RidgeRegression {
   template <class DF, class DT>
   R2Scores score(const Eigen::MatrixBase<DF>& f, const Eigen::MatrixBase<DT>& t) const {
     check_arg(t.rows() == m_sol.w.rows(), "RidgeRegression::score", "t",
-              detail::str_cat(m_sol.w.rows(), " rows"), t.rows());
+              ergo::detail::str_cat(m_sol.w.rows(), " rows"), t.rows());
     return r2_scores(t, predict(f));
   }
 
@@ -225,4 +225,4 @@ class RidgeRegression {
   Index m_rank = 0;
 };
 
-}  // namespace ergo
+}  // namespace ergo::identify

@@ -10,7 +10,7 @@
 
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief How the ridge penalty is chosen.
 enum class RidgeCv {
@@ -78,16 +78,16 @@ struct RidgeParams {
     check_arg(grid_min > 0.0 && std::isfinite(grid_min), who, "grid_min", "a positive value",
               grid_min);
     check_arg(grid_max > grid_min && std::isfinite(grid_max), who, "grid_max",
-              detail::str_cat("a finite value > grid_min = ", grid_min), grid_max);
+              ergo::detail::str_cat("a finite value > grid_min = ", grid_min), grid_max);
     check_arg(grid_size >= 1, who, "grid_size", "at least 1", grid_size);
     check_arg(block_size >= 1, who, "block_size", "at least 1", block_size);
     for (size_t i = 0; i < lambdas.size(); ++i)
       check_arg(lambdas[i] >= 0.0 && std::isfinite(lambdas[i]), who,
-                detail::str_cat("lambdas[", i, "]"), "a finite value >= 0", lambdas[i]);
+                ergo::detail::str_cat("lambdas[", i, "]"), "a finite value >= 0", lambdas[i]);
     if (cv == RidgeCv::Fixed)
       check_arg(lambdas.size() == 1, who, "lambdas", "exactly one value with cv = Fixed",
                 lambdas.size());
   }
 };
 
-}  // namespace ergo
+}  // namespace ergo::identify

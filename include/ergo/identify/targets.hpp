@@ -25,8 +25,8 @@
 ///
 /// \code
 /// Eigen::MatrixXd lp = world.log_posterior(x);              // ℓ × N
-/// Eigen::MatrixXd T  = ergo::ilr(lp);                       // (ℓ−1) × N, full-rank target
-/// Eigen::MatrixXd T2 = ergo::concept_log_odds(world.log_marginals(x), {2, 2, 2, 2});  // 4 × N
+/// Eigen::MatrixXd T  = ergo::identify::ilr(lp);                       // (ℓ−1) × N, full-rank target
+/// Eigen::MatrixXd T2 = ergo::identify::concept_log_odds(world.log_marginals(x), {2, 2, 2, 2});  // 4 × N
 /// \endcode
 
 #include "../core/error.hpp"
@@ -39,7 +39,7 @@
 #include <string>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 
 /// \brief Which target representation of the log-posteriors to use.
 enum class TargetKind {
@@ -68,7 +68,7 @@ namespace detail {
 template <class Derived>
 void check_log_input(const char* who, const char* what, const Eigen::MatrixBase<Derived>& m,
                      Index min_rows) {
-  check_arg(m.rows() >= min_rows, who, what, detail::str_cat("at least ", min_rows, " rows"),
+  check_arg(m.rows() >= min_rows, who, what, ergo::detail::str_cat("at least ", min_rows, " rows"),
             m.rows());
   check_finite(who, what, m);
 }
@@ -77,11 +77,11 @@ inline void check_cardinalities(const char* who, const std::vector<Index>& cards
   check_arg(!cards.empty(), who, "cardinalities", "at least one concept", "none");
   Index total = 0;
   for (size_t k = 0; k < cards.size(); ++k) {
-    check_arg(cards[k] >= 2, who, detail::str_cat("cardinalities[", k, "]"), "at least 2",
+    check_arg(cards[k] >= 2, who, ergo::detail::str_cat("cardinalities[", k, "]"), "at least 2",
               cards[k]);
     total += cards[k];
   }
-  check_arg(total == rows, who, "log_marg", detail::str_cat(total, " rows (sum of cardinalities)"),
+  check_arg(total == rows, who, "log_marg", ergo::detail::str_cat(total, " rows (sum of cardinalities)"),
             rows);
 }
 }  // namespace detail
@@ -136,7 +136,7 @@ Matrix<double> alr(const Eigen::MatrixBase<Derived>& log_post_in, Index referenc
   const auto& log_post = log_post_in.eval();
   detail::check_log_input("alr", "log_post", log_post, 2);
   check_arg(reference >= 0 && reference < log_post.rows(), "alr", "reference",
-            detail::str_cat("an index in [0, ", log_post.rows(), ")"), reference);
+            ergo::detail::str_cat("an index in [0, ", log_post.rows(), ")"), reference);
   const Index l = log_post.rows();
   Matrix<double> out(l - 1, log_post.cols());
   for (Index j = 0; j < log_post.cols(); ++j) {
@@ -158,7 +158,7 @@ Matrix<double> concept_log_odds(const Eigen::MatrixBase<Derived>& log_marg_in,
   const char* who = "concept_log_odds";
   detail::check_cardinalities(who, cardinalities, log_marg.rows());
   for (size_t k = 0; k < cardinalities.size(); ++k)
-    check_arg(cardinalities[k] == 2, who, detail::str_cat("cardinalities[", k, "]"),
+    check_arg(cardinalities[k] == 2, who, ergo::detail::str_cat("cardinalities[", k, "]"),
               "2 (binary concepts; use concept_clr for categorical ones)", cardinalities[k]);
   detail::check_log_input(who, "log_marg", log_marg, 2);
   const Index m = static_cast<Index>(cardinalities.size());
@@ -216,4 +216,4 @@ Matrix<double> make_targets(TargetKind kind, const Eigen::MatrixBase<Derived>& l
   throw_invalid("make_targets", "kind", "a TargetKind", static_cast<int>(kind));
 }
 
-}  // namespace ergo
+}  // namespace ergo::identify

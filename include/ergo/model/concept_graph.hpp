@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace ergo {
+namespace ergo::model {
 
 /// \brief A directed acyclic graph over m categorical concepts, each with its own cardinality.
 ///
@@ -25,9 +25,9 @@ namespace ergo {
 /// Kahn's algorithm taking the smallest ready index first, so it is deterministic.
 ///
 /// \code
-/// ergo::ConceptGraph g({2, 2, 3}, {{0, 1}, {0, 2}, {1, 2}});  // 0 → 1 → 2, 0 → 2
+/// ergo::model::ConceptGraph g({2, 2, 3}, {{0, 1}, {0, 2}, {1, 2}});  // 0 → 1 → 2, 0 → 2
 /// ergo::Rng rng(1);
-/// auto er2 = ergo::ConceptGraph::random_er(6, 2.0, 2, rng);    // ER-2 over 6 binary concepts
+/// auto er2 = ergo::model::ConceptGraph::random_er(6, 2.0, 2, rng);    // ER-2 over 6 binary concepts
 /// \endcode
 class ConceptGraph {
  public:
@@ -193,4 +193,4 @@ class ConceptGraph {
   std::vector<Index> m_topo;
 };
 
-}  // namespace ergo
+}  // namespace ergo::model

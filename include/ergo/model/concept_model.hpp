@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace ergo {
+namespace ergo::model {
 
 /// \brief How ConceptModel::random draws CPTs.
 struct RandomCptParams {
@@ -208,4 +208,4 @@ class ConceptModel {
 using ConceptModelf = ConceptModel<float>;
 using ConceptModeld = ConceptModel<double>;
 
-}  // namespace ergo
+}  // namespace ergo::model

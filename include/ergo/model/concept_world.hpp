@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-namespace ergo {
+namespace ergo::model {
 
 /// \brief N sampled triples (c, x, y); samples are columns.
 struct Samples {
@@ -50,9 +50,9 @@ struct InferenceWorkspace {
 ///
 /// \code
 /// ergo::Rng rng(0);
-/// ergo::PaperWorldParams p;           // m = 4 binary concepts, ER-1, n = ℓ, η = 0.05
-/// auto world = ergo::make_paper_world<double>(p, rng);
-/// ergo::Samples s = world.sample(1000, rng);
+/// ergo::model::PaperWorldParams p;           // m = 4 binary concepts, ER-1, n = ℓ, η = 0.05
+/// auto world = ergo::model::make_paper_world<double>(p, rng);
+/// ergo::model::Samples s = world.sample(1000, rng);
 /// ergo::MatrixXd lp = world.log_posterior(s.x);   // ℓ × 1000, log p(c | x)
 /// double bayes_ce = world.bayes_cross_entropy(s.x, s.y);
 /// \endcode
@@ -61,7 +61,7 @@ template <class Scalar_>
 class ConceptWorld {
  public:
   using Scalar = Scalar_;
-  using Samples = ergo::Samples;
+  using Samples = ergo::model::Samples;
 
   ConceptWorld() = default;
 
@@ -477,4 +477,4 @@ ConceptWorld<Scalar> make_paper_world(const PaperWorldParams& p, Rng& rng) {
 using ConceptWorldf = ConceptWorld<float>;
 using ConceptWorldd = ConceptWorld<double>;
 
-}  // namespace ergo
+}  // namespace ergo::model

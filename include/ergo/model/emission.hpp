@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-namespace ergo {
+namespace ergo::model {
 
 /// \brief n conditionally independent discrete variables emitted from the joint configuration.
 /// \tparam Scalar_ float or double
@@ -355,4 +355,4 @@ class Emission {
 using Emissionf = Emission<float>;
 using Emissiond = Emission<double>;
 
-}  // namespace ergo
+}  // namespace ergo::model

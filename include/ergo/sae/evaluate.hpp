@@ -117,7 +117,7 @@ struct MatchResult {
 /// \brief Mean matched similarity under the maximum-weight one-to-one assignment of the rows
 /// of `sim` (true items) to its columns (learned items). With more learned than true items
 /// (the usual case) every true item is matched; otherwise only n_learned are, and the mean is
-/// over the matched pairs. The assignment is exact (identify's linear_sum_assignment).
+/// over the matched pairs. The assignment is exact (ergo::identify::linear_sum_assignment).
 inline MatchResult mcc_from_similarity(const Eigen::Ref<const Matrix<double>>& sim) {
   const char* who = "mcc_from_similarity";
   check_arg(sim.rows() > 0 && sim.cols() > 0, who, "sim", "a non-empty matrix",
@@ -125,7 +125,7 @@ inline MatchResult mcc_from_similarity(const Eigen::Ref<const Matrix<double>>& s
   check_finite(who, "sim", sim);
   MatchResult r;
   r.similarity = sim;
-  const Assignment a = linear_sum_assignment(sim, /*maximize=*/true);
+  const identify::Assignment a = identify::linear_sum_assignment(sim, /*maximize=*/true);
   r.match.assign(a.row_to_col.data(), a.row_to_col.data() + a.row_to_col.size());
   r.matched.assign(static_cast<size_t>(sim.rows()), 0.0);
   double sum = 0.0;

@@ -19,9 +19,9 @@
 /// With |V| = ℓ + 1 (the paper's diversity setting) the width is d = ℓ and L̂ is square.
 ///
 /// \code
-/// ergo::Matrix<double> F_star = ergo::bayes_representation(world, x);   // (|V|−1) × N
-/// ergo::IdentifiabilityTheory<double> th(world, ergo::bayes_unembedding(world.vocab_size()));
-/// ergo::TheoremFit fit = th.assess(x, F_star);     // r2_exact == 1 to rounding
+/// ergo::Matrix<double> F_star = ergo::theory::bayes_representation(world, x);   // (|V|−1) × N
+/// ergo::theory::IdentifiabilityTheory<double> th(world, ergo::theory::bayes_unembedding(world.vocab_size()));
+/// ergo::theory::TheoremFit fit = th.assess(x, F_star);     // r2_exact == 1 to rounding
 /// \endcode
 
 #include "../core/error.hpp"
@@ -29,7 +29,7 @@
 #include "../core/types.hpp"
 #include "../model/concept_world.hpp"
 
-namespace ergo {
+namespace ergo::theory {
 
 /// \brief The unembedding of the Bayes representation: U* = Hᵀ, (|V|−1) × |V| (column y is
 /// f*_y(y)). \param vocab |V| >= 2
@@ -39,12 +39,12 @@ inline Matrix<double> bayes_unembedding(Index vocab) {
 }
 
 /// \brief The Bayes representation f*_x(x) = Hᵀ log p(y|x) of contexts x: (|V|−1) × N.
-/// \param world the concept world \param x n × N contexts (as for ConceptWorld::log_posterior)
+/// \param world the concept world \param x n × N contexts (as for model::ConceptWorld::log_posterior)
 template <class Scalar>
-Matrix<double> bayes_representation(const ConceptWorld<Scalar>& world, const IntMatrix& x) {
+Matrix<double> bayes_representation(const model::ConceptWorld<Scalar>& world, const IntMatrix& x) {
   const Matrix<double> lp = world.log_predictive(x).template cast<double>();
   check_finite("bayes_representation", "log p(y|x) (use a token emission with full support)", lp);
   return helmert_basis(world.vocab_size()).transpose() * lp;
 }
 
-}  // namespace ergo
+}  // namespace ergo::theory

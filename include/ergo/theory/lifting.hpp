@@ -17,14 +17,14 @@
 
 #include <Eigen/Core>
 
-namespace ergo {
+namespace ergo::theory {
 
 /// \brief B_k for concept k of a concept model.
 /// \param model the concept model (its configs() give every configuration's values)
 /// \param k concept index in [0, m)
 /// \return ℓ × |V_k| 0/1 matrix; every row has exactly one 1
 template <class Scalar>
-Matrix<double> lifting_matrix(const ConceptModel<Scalar>& model, Index k) {
+Matrix<double> lifting_matrix(const model::ConceptModel<Scalar>& model, Index k) {
   check_arg(k >= 0 && k < model.size(), "lifting_matrix", "k",
             detail::str_cat("a concept index in [0, ", model.size(), ")"), k);
   const Index l = model.joint_size(), card = model.graph().cardinality(k);
@@ -33,4 +33,4 @@ Matrix<double> lifting_matrix(const ConceptModel<Scalar>& model, Index k) {
   return b;
 }
 
-}  // namespace ergo
+}  // namespace ergo::theory

@@ -35,10 +35,10 @@
 /// computed exactly and its size reported rather than assumed zero.
 ///
 /// \code
-/// ergo::IdentifiabilityTheory<double> th(world, unembedding);      // U: d × |V|
+/// ergo::theory::IdentifiabilityTheory<double> th(world, unembedding);      // U: d × |V|
 /// for (auto& note : th.notes()) std::cout << note << "\n";           // dimension caveats
-/// ergo::TheoryPrediction pr = th.predict(samples.x);                // f_x predicted, residual
-/// ergo::IdentityCheck chk = th.check(samples.x, F_trained);          // L̂ᵀF vs the right side
+/// ergo::theory::TheoryPrediction pr = th.predict(samples.x);                // f_x predicted, residual
+/// ergo::theory::IdentityCheck chk = th.check(samples.x, F_trained);          // L̂ᵀF vs the right side
 /// \endcode
 
 #include "../core/error.hpp"
@@ -59,7 +59,7 @@
 #include <string>
 #include <vector>
 
-namespace ergo {
+namespace ergo::theory {
 
 /// \brief Settings of IdentifiabilityTheory.
 struct TheoryParams {
@@ -157,7 +157,7 @@ class IdentifiabilityTheory {
   /// \throws InvalidArgument on a wrong number of columns, non-finite entries, bad tokens, or an
   ///         emission with zeros (β and h need log p(y|c) where p(c|y) > 0 — full support)
   template <class DU>
-  IdentifiabilityTheory(const ConceptWorld<Scalar>& world,
+  IdentifiabilityTheory(const model::ConceptWorld<Scalar>& world,
                         const Eigen::MatrixBase<DU>& unembedding_in, TheoryParams params = {})
       : m_world(world), m_params(std::move(params)) {
     const char* who = "IdentifiabilityTheory::IdentifiabilityTheory";
@@ -245,7 +245,7 @@ class IdentifiabilityTheory {
   Matrix<double> concept_map(Index k) const { return m_A * lifting(k); }
 
   /// \brief λ, h, ε, the stacked right-hand side and the predicted representation for contexts.
-  /// \param x n × N context values (as for ConceptWorld::log_posterior)
+  /// \param x n × N context values (as for model::ConceptWorld::log_posterior)
   TheoryPrediction predict(const IntMatrix& x) const {
     TheoryPrediction p;
     p.lambda = m_world.log_posterior(x).template cast<double>();
@@ -468,7 +468,7 @@ class IdentifiabilityTheory {
         "): only the centred log-posterior (log-odds) is identified, not log p(c|x) itself"));
   }
 
-  ConceptWorld<Scalar> m_world;
+  model::ConceptWorld<Scalar> m_world;
   TheoryParams m_params;
   std::vector<Index> m_tokens;
   bool m_auto_tokens = false;
@@ -479,4 +479,4 @@ class IdentifiabilityTheory {
   std::vector<std::string> m_notes;
 };
 
-}  // namespace ergo
+}  // namespace ergo::theory

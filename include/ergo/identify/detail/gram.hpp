@@ -15,16 +15,16 @@
 #include <algorithm>
 #include <vector>
 
-namespace ergo::detail {
+namespace ergo::identify::detail {
 
 /// The input checks shared by the pair fits (ridge, CCA): F (d × N) and T (k × N) with the same
 /// N >= 3, at least one row each, all entries finite.
 template <class MF, class MT>
 void check_pair_data(const char* who, const MF& f, const MT& t) {
-  check_arg(f.cols() == t.cols(), who, "t", str_cat(f.cols(), " columns (as f)"), t.cols());
+  check_arg(f.cols() == t.cols(), who, "t", ergo::detail::str_cat(f.cols(), " columns (as f)"), t.cols());
   check_arg(f.cols() >= 3, who, "f", "at least 3 samples (columns)", f.cols());
   check_arg(f.rows() >= 1 && t.rows() >= 1, who, "f, t", "at least one row each",
-            str_cat(f.rows(), " and ", t.rows()));
+            ergo::detail::str_cat(f.rows(), " and ", t.rows()));
   check_finite(who, "f", f);
   check_finite(who, "t", t);
 }
@@ -150,4 +150,4 @@ inline Matrix<double> centred_gram(const Matrix<double>& g, const Vector<double>
   return out;
 }
 
-}  // namespace ergo::detail
+}  // namespace ergo::identify::detail

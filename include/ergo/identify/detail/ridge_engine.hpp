@@ -23,7 +23,7 @@
 #include <limits>
 #include <vector>
 
-namespace ergo {
+namespace ergo::identify {
 namespace detail {
 
 /// Result of one ridge solve (weights, intercept, λ path).
@@ -361,4 +361,4 @@ inline RidgeCv resolve_ridge_method(const RidgeParams& p, Index n, const Groups&
 
 }  // namespace detail
 
-}  // namespace ergo
+}  // namespace ergo::identify

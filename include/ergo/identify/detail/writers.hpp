@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace ergo::detail {
+namespace ergo::identify::detail {
 
 /// Shortest round-tripping decimal text of a finite double (15 or 17 significant digits).
 inline std::string format_double(double v) {
@@ -195,4 +195,4 @@ class CsvSink {
   std::vector<Index> m_items;
 };
 
-}  // namespace ergo::detail
+}  // namespace ergo::identify::detail
