@@ -342,7 +342,7 @@ class ConceptWorld {
                                 RowVector<Scalar>* lse_out) {
     const Index n = m.cols();
     Index bad_col = -1;
-    ERGO_OMP(omp parallel for schedule(static) if (n * m.rows() > 65536))
+    ERGO_OMP(omp parallel for schedule(static) if (ergo::detail::worth_splitting(n * m.rows())))
     for (Index s = 0; s < n; ++s) {
       auto col = m.col(s);
       const Scalar mx = col.maxCoeff();

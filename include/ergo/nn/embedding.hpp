@@ -127,7 +127,7 @@ void embedding_bag_forward(const Eigen::MatrixBase<DW>& w, const Eigen::MatrixBa
   auto& y = const_cast<Eigen::MatrixBase<DY>&>(y_);
   const Index k = active.rows(), cols = active.cols();
   const bool has_bias = bias.size() > 0;
-  const Index grain = std::max<Index>(8, (Index(1) << 15) / std::max<Index>(y.rows() * (k + 1), 1));
+  const Index grain = detail::grain_for(y.rows() * (k + 1), 8);
   detail::parallel_for(cols, grain, [&](Index c0, Index c1, int) {
     for (Index b = c0; b < c1; ++b) {
       auto out = y.col(b);
@@ -158,12 +158,12 @@ void embedding_bag_backward(const Eigen::MatrixBase<DG>& dy,
                             const Eigen::MatrixBase<DW>& dw_, bool accumulate = false) {
   auto& dw = const_cast<Eigen::MatrixBase<DW>&>(dw_);
   if (!accumulate) {
-    const Index zgrain = std::max<Index>(8, (Index(1) << 16) / std::max<Index>(dw.rows(), 1));
+    const Index zgrain = detail::grain_for(dw.rows(), 8);
     detail::parallel_for(dw.cols(), zgrain,
                          [&](Index c0, Index c1, int) { dw.middleCols(c0, c1 - c0).setZero(); });
   }
   const Index k = active.rows(), cols = active.cols(), rows = dw.rows();
-  const Index grain = std::max<Index>(32, (Index(1) << 15) / std::max<Index>(k * cols, 1));
+  const Index grain = detail::grain_for(k * cols, 32);
   detail::parallel_for(rows, grain, [&](Index r0, Index r1, int) {
     if (r1 <= r0) return;
     for (Index b = 0; b < cols; ++b) {

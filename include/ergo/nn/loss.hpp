@@ -133,7 +133,7 @@ double grouped_softmax_cross_entropy(const Eigen::MatrixBase<DL>& logits_,
       total = acc;
   };
   if (thread_loss != nullptr) {
-    const Index grain = std::max<Index>(4, (Index(1) << 15) / std::max<Index>(V, 1));  // columns
+    const Index grain = detail::grain_for(V, 4);  // columns
     const int nt = detail::loop_threads(U, grain);
     for (int t = 0; t < nt; ++t) thread_loss[t] = 0.0;
     detail::parallel_for(U, grain, work);

@@ -276,7 +276,7 @@ class Mlp {
     Matrix<Scalar>& z = m_z[i];
     Matrix<Scalar>& a = m_a[i];
     const Vector<Scalar>& b = m_layers[i].bias();
-    const Index grain = std::max<Index>(kTile, (Index(1) << 15) / std::max<Index>(z.rows(), 1));
+    const Index grain = detail::grain_for(z.rows(), kTile);
     detail::parallel_for(B, grain, [&](Index c0, Index c1, int) {
       for (Index c = c0; c < c1; c += kTile) {
         const Index n = std::min(kTile, c1 - c);
@@ -293,7 +293,7 @@ class Mlp {
     Matrix<Scalar>& z = m_z[i];
     Matrix<Scalar>& a = m_a[i];
     Matrix<Scalar>& g = m_g[i];
-    const Index grain = std::max<Index>(kTile, (Index(1) << 15) / std::max<Index>(z.rows(), 1));
+    const Index grain = detail::grain_for(z.rows(), kTile);
     detail::parallel_for(B, grain, [&](Index c0, Index c1, int) {
       for (Index c = c0; c < c1; c += kTile) {
         const Index n = std::min(kTile, c1 - c);

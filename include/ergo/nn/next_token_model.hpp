@@ -448,7 +448,7 @@ class NextTokenModel {
     if (B == 0) return 0.0;
     reserve(B);
     const Index U = prepare_discrete(x, y);
-    detail::ThreadLimit limit(step_work(U, grad) < m_params.min_parallel_work ? 1 : 0);
+    ThreadLimit limit(step_work(U, grad) < m_params.min_parallel_work ? 1 : 0);
     auto f = m_fx.forward_multi_hot_unchecked(m_active.leftCols(U));
     return head(f, U, B, grad);
   }
@@ -460,7 +460,7 @@ class NextTokenModel {
     if (B == 0) return 0.0;
     reserve(B);
     m_groups.assign_one_per_column(y.data(), B);  // Ref<const RowVector> is contiguous
-    detail::ThreadLimit limit(step_work(B, grad) < m_params.min_parallel_work ? 1 : 0);
+    ThreadLimit limit(step_work(B, grad) < m_params.min_parallel_work ? 1 : 0);
     auto f = m_fx.forward(x);
     return head(f, B, B, grad);
   }

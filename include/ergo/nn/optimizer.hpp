@@ -102,7 +102,7 @@ class Adam {
       const Scalar* g_p = list[i].grad.data();
       Scalar* m_p = m_m[i].data();
       Scalar* v_p = m_v[i].data();
-      detail::parallel_for(list[i].size(), kParallelGrain, [&](Index begin, Index end, int) {
+      detail::parallel_for(list[i].size(), detail::grain_for(1), [&](Index begin, Index end, int) {
         for (Index c = begin; c < end; c += kChunk) {
           const Index n = std::min(kChunk, end - c);
           Eigen::Map<Arr> theta(theta_p + c, n), m(m_p + c, n), v(v_p + c, n);
@@ -170,7 +170,6 @@ class Adam {
 
  private:
   static constexpr Index kChunk = 1024;           // 4 arrays × 1024 floats stay in L1
-  static constexpr Index kParallelGrain = 32768;  // below this a parameter is updated by one thread
 
   void ensure_state(const ParameterList<Scalar>& list) {
     if (m_names.empty() && m_t == 0) {

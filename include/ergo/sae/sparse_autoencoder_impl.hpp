@@ -395,9 +395,9 @@ LossTerms SparseAutoencoder<Scalar>::step_dense(const Eigen::Ref<const Matrix<Sc
   const Scalar eps_p = static_cast<Scalar>(m_params.p_epsilon);
   const Scalar eps_pp = std::pow(eps_p, p);
   double pen_sum = 0.0, l0_sum = 0.0;
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) reduction(+ : pen_sum, l0_sum) if (m * B >= detail::kParallelGrain))
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) reduction(+ : pen_sum, l0_sum) if (ergo::detail::worth_splitting(m * B)))
   for (Index b = 0; b < B; ++b) {
-    Scalar* cnt = ws.scratch.data() + static_cast<size_t>(detail::thread_index()) * static_cast<size_t>(m);
+    Scalar* cnt = ws.scratch.data() + static_cast<size_t>(ergo::detail::thread_index()) * static_cast<size_t>(m);
     Scalar* hc = ws.h.data() + b * m;
     Scalar* zc = Z.data() + b * m;
     Scalar pen = 0, l0 = 0;
@@ -449,9 +449,9 @@ LossTerms SparseAutoencoder<Scalar>::step_dense(const Eigen::Ref<const Matrix<Sc
   const Scalar lam_b = static_cast<Scalar>(w.sparsity * invB);
   const Scalar inv_bw = static_cast<Scalar>(1.0 / m_params.bandwidth);
   const size_t off1 = static_cast<size_t>(nt * m), off2 = static_cast<size_t>(2 * nt * m);
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (m * B >= detail::kParallelGrain))
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(m * B)))
   for (Index b = 0; b < B; ++b) {
-    const size_t tid = static_cast<size_t>(detail::thread_index()) * static_cast<size_t>(m);
+    const size_t tid = static_cast<size_t>(ergo::detail::thread_index()) * static_cast<size_t>(m);
     Scalar* acc1 = ws.scratch.data() + off1 + tid;
     Scalar* gb = ws.scratch.data() + off2 + tid;
     Scalar* dz = ws.dz.data() + b * m;
@@ -540,7 +540,7 @@ void SparseAutoencoder<Scalar>::select_batch_topk(SaeWorkspace<Scalar>& ws, Inde
     // 2. (first time: add the bias) and count the entries >= lo per column
     lo = tries[attempt];
     const bool add = attempt == 0;
-    ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (n >= detail::kParallelGrain))
+    ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(n)))
     for (Index b = 0; b < B; ++b) {
       Scalar* hc = H + b * m;
       Index c = 0;
@@ -568,7 +568,7 @@ void SparseAutoencoder<Scalar>::select_batch_topk(SaeWorkspace<Scalar>& ws, Inde
   ws.col_eq[static_cast<size_t>(B)] = total;
   ws.cand_val.resize(static_cast<size_t>(total));
   ws.cand_pos.resize(static_cast<size_t>(total));
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (n >= detail::kParallelGrain))
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(n)))
   for (Index b = 0; b < B; ++b) {
     const Scalar* hc = H + b * m;
     Index e = ws.col_eq[static_cast<size_t>(b)];
@@ -642,9 +642,9 @@ double SparseAutoencoder<Scalar>::aux_forward(const Eigen::Ref<const Matrix<Scal
   const Scalar coef = static_cast<Scalar>(2.0 * w.aux / denom);
   for (Index b = 0; b <= B; ++b) ws.aux.start[static_cast<size_t>(b)] = b * kk;
   double sq = 0.0;
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) reduction(+ : sq) if (nd * B >= detail::kParallelGrain))
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) reduction(+ : sq) if (ergo::detail::worth_splitting(nd * B)))
   for (Index b = 0; b < B; ++b) {
-    Scalar* tmp = ws.scratch.data() + static_cast<size_t>(detail::thread_index()) * static_cast<size_t>(nd);
+    Scalar* tmp = ws.scratch.data() + static_cast<size_t>(ergo::detail::thread_index()) * static_cast<size_t>(nd);
     for (Index j = 0; j < nd; ++j) tmp[j] = ws.h(ws.dead_list[static_cast<size_t>(j)], b);
     std::int32_t* idx = ws.aux.index.data() + b * kk;
     Scalar* val = ws.aux.value.data() + b * kk;
@@ -660,7 +660,7 @@ double SparseAutoencoder<Scalar>::aux_forward(const Eigen::Ref<const Matrix<Scal
     sq += static_cast<double>(eh.squaredNorm());
     eh *= coef;  // ∂(α L_aux)/∂ê
   }
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (kk * B * d >= detail::kParallelGrain))
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(kk * B * d)))
   for (Index b = 0; b < B; ++b)
     for (Index e = b * kk; e < (b + 1) * kk; ++e) {
       const size_t es = static_cast<size_t>(e);
@@ -689,7 +689,7 @@ void SparseAutoencoder<Scalar>::sparse_backward(SaeWorkspace<Scalar>& ws, SaeWei
   for (Index c0 = 0; c0 < d; c0 += kChunk) {
     const Index len = std::min(kChunk, d - c0);
     const bool first = c0 == 0;
-    ERGO_OMP(omp parallel for schedule(dynamic, 64) num_threads(nt) if (work >= detail::kParallelGrain))
+    ERGO_OMP(omp parallel for schedule(dynamic, 64) num_threads(nt) if (ergo::detail::worth_splitting(work)))
     for (Index i = 0; i < m; ++i) {
       Scalar* gdec = grad.decoder.data() + i * d + c0;
       Scalar* genc = ws.enc_grad_t.data() + i * d + c0;
@@ -752,7 +752,7 @@ LossTerms SparseAutoencoder<Scalar>::step_sparse(const Eigen::Ref<const Matrix<S
   const bool batch = architecture() == Architecture::BatchTopK;
   const Index k = m_params.k;
   if (!batch) {
-    ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (m * B >= detail::kParallelGrain))
+    ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(m * B)))
     for (Index b = 0; b < B; ++b) {
       ws.h.col(b) += m_w.encoder_bias;
       detail::top_k_column(ws.h.col(b).data(), m, k, c.index.data() + b * k, c.value.data() + b * k);
@@ -774,7 +774,7 @@ LossTerms SparseAutoencoder<Scalar>::step_sparse(const Eigen::Ref<const Matrix<S
   t.l0 = static_cast<double>(l0) / static_cast<double>(B);
 
   // sparse decode: x̂_b = b_dec + Σ_e v_e d_{i_e}
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (nnz * d >= detail::kParallelGrain))
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))
   for (Index b = 0; b < B; ++b) {
     auto xc = ws.xhat.col(b);
     xc = m_w.decoder_bias;
@@ -789,7 +789,7 @@ LossTerms SparseAutoencoder<Scalar>::step_sparse(const Eigen::Ref<const Matrix<S
   t.aux = with_aux ? aux_forward(x, w, ws, B) : 0.0;
   const bool aux_active = ws.aux_active;
   // ∂L/∂h at the active entries (∂L/∂z masked by the ReLU on the selected value)
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (nnz * d >= detail::kParallelGrain))
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))
   for (Index b = 0; b < B; ++b)
     for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)]; ++e) {
       const size_t es = static_cast<size_t>(e);

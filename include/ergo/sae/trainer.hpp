@@ -187,7 +187,7 @@ class SaeTrainer {
     check_arg(data.cols() >= m_p.batch_size, who, "data",
               ergo::detail::str_cat("at least batch_size = ", m_p.batch_size, " columns"), data.cols());
     check_finite(who, "data", data);
-    ThreadGuard tg(m_p.threads);
+    ThreadLimit threads(m_p.threads);
     Rng rng(derive_seed(m_p.seed, 1));
     const Index N = data.cols(), d = sae.d_in();
     // input scale and b_dec initialisation from random subsets
@@ -229,7 +229,7 @@ class SaeTrainer {
                             Callback* cb = nullptr) {
     const char* who = "SaeTrainer::fit_stream";
     check_arg(static_cast<bool>(next_batch), who, "next_batch", "a callable", "an empty function");
-    ThreadGuard tg(m_p.threads);
+    ThreadLimit threads(m_p.threads);
     const Index d = sae.d_in(), B = m_p.batch_size;
     Matrix<Scalar> buf(d, B);
     double s = 1.0;
@@ -428,19 +428,6 @@ class SaeTrainer {
   }
 
  private:
-  struct ThreadGuard {
-    int prev = 0;
-    explicit ThreadGuard(int n) {
-      if (n > 0) {
-        prev = Eigen::nbThreads();
-        set_num_threads(n);
-      }
-    }
-    ~ThreadGuard() {
-      if (prev > 0) set_num_threads(prev);
-    }
-  };
-
   static double scale_from_mean_norm(double mean_norm, Index d) {
     return mean_norm > 0.0 && std::isfinite(mean_norm)
                ? std::sqrt(static_cast<double>(d)) / mean_norm

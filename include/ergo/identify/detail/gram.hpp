@@ -103,10 +103,7 @@ void accumulate_pair_stats(const Eigen::MatrixBase<DF>& f, const Eigen::MatrixBa
     ws.wt[static_cast<size_t>(i)].resize(k, block);
   }
   ERGO_OMP(omp parallel num_threads(n_threads)) {
-    int tid = 0;
-#ifdef _OPENMP
-    tid = omp_get_thread_num();
-#endif
+    const int tid = ergo::detail::thread_index();
     PairStats& acc = ws.part[static_cast<size_t>(tid)];
     acc.reset(d, k, with_gram);
     Matrix<double>& wf = ws.wf[static_cast<size_t>(tid)];

@@ -14,18 +14,6 @@
 
 namespace ergo::sae::detail {
 
-/// Index of the calling OpenMP thread (0 without OpenMP or outside a parallel region).
-inline int thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-/// Minimum amount of work (elements) before an elementwise loop is split across threads.
-constexpr Index kParallelGrain = 65536;
-
 /// \brief dst (c × r) = srcᵀ (src: r × c), in 64 × 64 tiles, tiles spread over threads.
 template <class Scalar>
 void transpose_into(const Matrix<Scalar>& src, Matrix<Scalar>& dst, int nt) {
@@ -34,7 +22,7 @@ void transpose_into(const Matrix<Scalar>& src, Matrix<Scalar>& dst, int nt) {
   const Index tiles_r = (r + T - 1) / T, tiles_c = (c + T - 1) / T;
   const Index tiles = tiles_r * tiles_c;
   (void)nt;
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (r * c >= kParallelGrain))
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(r * c)))
   for (Index t = 0; t < tiles; ++t) {
     const Index i0 = (t % tiles_r) * T, j0 = (t / tiles_r) * T;
     const Index ni = std::min(T, r - i0), nj = std::min(T, c - j0);
