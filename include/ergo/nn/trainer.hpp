@@ -33,6 +33,7 @@
 #include "../core/random.hpp"
 #include "../core/status.hpp"
 #include "../core/types.hpp"
+#include "detail/trainer_run.hpp"
 #include "next_token_model.hpp"
 #include "optimizer.hpp"
 #include "parameter.hpp"
@@ -258,291 +259,322 @@ class Trainer {
     return static_cast<Index>(v);
   }
   static Matrix<double> one(double v) { return Matrix<double>::Constant(1, 1, v); }
+  /// The resume-state entry `key` with shape rows × cols (throws if missing or misshapen).
+  static const Matrix<double>& state_entry(const TrainerState& st, const std::string& key,
+                                           Index rows, Index cols) {
+    auto it = st.values.find(key);
+    if (it == st.values.end())
+      throw_invalid(kWho, "resume state", "an entry \"" + key + "\"", "none");
+    check_shape(kWho, "resume state " + key, it->second, rows, cols);
+    return it->second;
+  }
 
+  /// The state of one fit() call.
+  template <class XRef>
+  using Run = detail::TrainerRun<Scalar, XRef, TrainResult>;
+
+  /// Validates the data, then starts (or resumes), trains and finishes one run.
   template <class XRef>
   TrainResult fit_impl(NextTokenModel<Scalar>& model, const XRef& x,
                        const Eigen::Ref<const IntRowVector>& y, bool has_val, const XRef& xv,
                        const Eigen::Ref<const IntRowVector>& yv, Callback* cb) {
-    using XS = typename XRef::Scalar;
-    const TrainerParams& p = m_params;
     validate(model, x, y, "x", "y");
     if (has_val) {
       validate(model, xv, yv, "x_val", "y_val");
       has_val = xv.cols() > 0;
     }
-    const Index N = x.cols();
-    check_arg(N >= 1, kWho, "x", "at least one sample", N);
+    check_arg(x.cols() >= 1, kWho, "x", "at least one sample", x.cols());
+    Run<XRef> s(model, x, y, has_val, xv, yv, cb, m_params.seed);
+    start_run(s);
+    if (!m_resume.empty()) restore_run(s);
+    while (!s.stop && s.r.steps < s.total) run_epoch(s);
+    finish_run(s);
+    return std::move(s.r);
+  }
 
-    const Index B = std::min(p.batch_size, N);
-    const Index per_epoch = p.drop_last ? N / B : (N + B - 1) / B;
-    const Index total = p.max_steps > 0 ? p.max_steps : p.epochs * per_epoch;
-    LrSchedule schedule;
-    schedule.base = p.optimizer == OptimizerKind::Adam ? p.adam.lr : p.sgd.lr;
-    schedule.warmup_steps = std::min(p.warmup_steps, total);
-    schedule.total_steps = total;
-    schedule.decay = schedule.warmup_steps < total ? p.decay : Decay::Constant;
-    schedule.min_ratio = p.min_lr_ratio;
-    schedule.check();
+  /// Sets up the schedule, optimizer, buffers and data order, and reports on_begin.
+  template <class XRef>
+  void start_run(Run<XRef>& s) {
+    const TrainerParams& p = m_params;
+    s.B = std::min(p.batch_size, s.N);
+    const Index per_epoch = p.drop_last ? s.N / s.B : (s.N + s.B - 1) / s.B;
+    s.total = p.max_steps > 0 ? p.max_steps : p.epochs * per_epoch;
+    s.schedule.base = p.optimizer == OptimizerKind::Adam ? p.adam.lr : p.sgd.lr;
+    s.schedule.warmup_steps = std::min(p.warmup_steps, s.total);
+    s.schedule.total_steps = s.total;
+    s.schedule.decay = s.schedule.warmup_steps < s.total ? p.decay : Decay::Constant;
+    s.schedule.min_ratio = p.min_lr_ratio;
+    s.schedule.check();
 
-    std::unique_ptr<Adam<Scalar>> adam;
-    std::unique_ptr<Sgd<Scalar>> sgd;
     if (p.optimizer == OptimizerKind::Adam)
-      adam = std::make_unique<Adam<Scalar>>(p.adam);
+      s.adam = std::make_unique<Adam<Scalar>>(p.adam);
     else
-      sgd = std::make_unique<Sgd<Scalar>>(p.sgd);
-    ParameterList<Scalar> params = model.parameters();
-    model.reserve(B);
+      s.sgd = std::make_unique<Sgd<Scalar>>(p.sgd);
+    s.params = s.model.parameters();
+    s.model.reserve(s.B);
 
-    Eigen::Matrix<XS, Eigen::Dynamic, Eigen::Dynamic> xb(x.rows(), B);
-    IntRowVector yb(B);
-    std::vector<Index> perm(static_cast<size_t>(N));
-    for (Index i = 0; i < N; ++i) perm[static_cast<size_t>(i)] = i;
-    Rng rng(p.seed);
-    std::vector<Matrix<Scalar>> best;
+    s.xb.resize(s.x.rows(), s.B);
+    s.yb.resize(s.B);
+    s.perm.resize(static_cast<size_t>(s.N));
+    for (Index i = 0; i < s.N; ++i) s.perm[static_cast<size_t>(i)] = i;
 
-    TrainResult r;
-    Stopwatch clock;
-    ProgressEvent ev;
-    ev.phase = "train";
-    ev.total = total;
-    ev.extra.assign(1, {"lr", schedule.lr(0)});
-    if (cb) cb->on_begin(ev);
+    s.clock.restart();
+    s.ev.phase = "train";
+    s.ev.total = s.total;
+    s.ev.extra.assign(1, {"lr", s.schedule.lr(0)});
+    if (s.cb) s.cb->on_begin(s.ev);
+    s.last_lr = s.schedule.lr(0);
+  }
 
-    double window_sum = 0.0, progress_sum = 0.0, last_lr = schedule.lr(0);
-    Index window_n = 0, progress_n = 0, samples = 0, since_best = 0;
-    double last_val = std::numeric_limits<double>::quiet_NaN();
-    Index last_eval_step = -1;
-    bool stop = false;
+  /// Continues the run saved in m_resume (consumed): parameters, optimizer, order, counters.
+  template <class XRef>
+  void restore_run(Run<XRef>& s) {
+    const TrainerState st = std::move(m_resume);
+    m_resume = TrainerState{};
+    const Index N = s.N;
+    check_arg(index_of(st, "n_train") == N, kWho, "x",
+              "the training set of the resumed run (same size)",
+              detail::str_cat(N, " samples instead of ", index_of(st, "n_train")));
+    check_arg(index_of(st, "batch_size") == s.B, kWho, "params().batch_size",
+              detail::str_cat("the resumed run's batch size ", index_of(st, "batch_size")), s.B);
+    auto& params = s.params;
+    for (auto& prm : params)
+      prm.value = state_entry(st, "param." + prm.name, prm.value.rows(), prm.value.cols())
+                      .template cast<Scalar>();
+    s.r.steps = index_of(st, "step");
+    if (s.r.steps > 0) {
+      std::map<std::string, Matrix<double>> opt;
+      for (const auto& kv : st.values)
+        if (kv.first.rfind("optimizer.", 0) == 0) opt[kv.first.substr(10)] = kv.second;
+      if (s.adam)
+        s.adam->set_state(params, opt);
+      else
+        s.sgd->set_state(params, opt);
+    }
+    if (!params.empty() && st.values.count("best." + params[0].name)) {
+      s.best.resize(params.size());
+      for (size_t i = 0; i < params.size(); ++i)
+        s.best[i] = state_entry(st, "best." + params[i].name, params[i].value.rows(),
+                                params[i].value.cols())
+                        .template cast<Scalar>();
+    }
+    const Matrix<double>& pm = state_entry(st, "perm", N, 1);
+    for (Index i = 0; i < N; ++i) {
+      const double v = pm(i, 0);
+      check_arg(v >= 0 && v < static_cast<double>(N) && v == std::floor(v), kWho,
+                "resume state perm", detail::str_cat("indices in [0, ", N, ")"), v);
+      s.perm[static_cast<size_t>(i)] = static_cast<Index>(v);
+    }
+    s.rng.set_state(st.rng);
+    s.r.epochs = index_of(st, "epochs_done");
+    s.epoch = index_of(st, "epoch");
+    s.pos = index_of(st, "position");
+    check_arg(s.pos >= 0 && s.pos < N, kWho, "resume state position",
+              detail::str_cat("a value in [0, ", N, ")"), s.pos);
+    s.since_best = index_of(st, "since_best");
+    s.r.best_step = index_of(st, "best_step");
+    s.r.best_val_loss = scalar_of(st, "best_val_loss");
+    s.last_val = scalar_of(st, "last_val");
+    s.window_sum = scalar_of(st, "window_sum");
+    s.window_n = index_of(st, "window_n");
+    s.last_lr = s.schedule.lr(std::max<Index>(0, s.r.steps - 1));
+  }
 
-    auto make_event = [&](Index step, Index epoch, double loss) {
-      ev.step = step;
-      ev.epoch = epoch;
-      ev.loss = loss;
-      ev.val_loss = last_val;
-      ev.elapsed_seconds = clock.seconds();
-      ev.items_per_second =
-          ev.elapsed_seconds > 0 ? static_cast<double>(samples) / ev.elapsed_seconds : 0.0;
-      ev.extra.assign(1, {"lr", last_lr});
-    };
-    auto callback_stop = [&]() {
-      r.status = Status::Stopped;
-      r.message = detail::str_cat("stopped by a callback at step ", r.steps);
-      stop = true;
-    };
-    auto fail = [&](const std::string& what) {
-      r.status = Status::NumericalIssue;
-      r.message = detail::str_cat(kWho, "(): ", what, " at step ", r.steps, " (epoch ", r.epochs,
-                                  ", learning rate ", last_lr, "): ", divergence_hint());
-      stop = true;
-    };
-    // Records the window's train loss and, with validation data, evaluates and early-stops.
-    auto record = [&](Index epoch) {
-      TrainRecord rec;
-      rec.step = r.steps;
-      rec.epoch = epoch;
-      rec.train_loss = window_n > 0 ? window_sum / static_cast<double>(window_n)
+  /// Runs the rest of the epoch in progress (shuffling first at its start) batch by batch.
+  template <class XRef>
+  void run_epoch(Run<XRef>& s) {
+    const TrainerParams& p = m_params;
+    if (s.pos == 0 && p.shuffle) s.rng.shuffle(s.perm);
+    bool completed = true;  // every batch of this epoch was processed
+    for (; s.pos < s.N; s.pos += s.B) {
+      if (s.stop || s.r.steps >= s.total) {
+        completed = false;
+        break;
+      }
+      const Index n = std::min(s.B, s.N - s.pos);
+      if (p.drop_last && n < s.B) break;
+      if (!train_step(s, n)) {
+        completed = false;
+        break;
+      }
+    }
+    if (s.r.status == Status::NumericalIssue) return;  // (stop is set: no further epoch)
+    if (completed) end_epoch(s);
+  }
+
+  /// One optimizer step on the n samples at s.pos; false (after fail()) on a non-finite value.
+  template <class XRef>
+  bool train_step(Run<XRef>& s, Index n) {
+    const TrainerParams& p = m_params;
+    for (Index i = 0; i < n; ++i) {
+      const Index src = s.perm[static_cast<size_t>(s.pos + i)];
+      s.xb.col(i) = s.x.col(src);
+      s.yb[i] = s.y[src];
+    }
+    const double loss = s.model.loss_and_grad_unchecked(s.xb.leftCols(n), s.yb.leftCols(n));
+    if (!std::isfinite(loss)) {
+      fail(s, detail::str_cat("non-finite training loss (", loss, ")"));
+      return false;
+    }
+    const double norm = clip_grad_norm(s.params, p.clip_norm);
+    if (!std::isfinite(norm)) {
+      fail(s, detail::str_cat("non-finite gradient norm (", norm, ")"));
+      return false;
+    }
+    s.last_lr = s.schedule.lr(s.r.steps);
+    if (s.adam)
+      s.adam->step(s.params, s.last_lr);
+    else
+      s.sgd->step(s.params, s.last_lr);
+    ++s.r.steps;
+    s.samples += n;
+    s.window_sum += loss * static_cast<double>(n);
+    s.window_n += n;
+    s.progress_sum += loss * static_cast<double>(n);
+    s.progress_n += n;
+    if (s.has_val && p.eval_every > 0 && s.r.steps % p.eval_every == 0) record(s, s.epoch);
+    if (s.cb && p.progress_every > 0 && s.r.steps % p.progress_every == 0) {
+      s.make_event(s.r.steps, s.epoch, s.progress_sum / static_cast<double>(s.progress_n));
+      s.progress_sum = 0.0;
+      s.progress_n = 0;
+      if (!s.cb->on_progress(s.ev)) s.callback_stop();
+    }
+    return true;
+  }
+
+  /// Counts a completed epoch, records it (unless records follow eval_every) and moves on.
+  template <class XRef>
+  void end_epoch(Run<XRef>& s) {
+    const TrainerParams& p = m_params;
+    ++s.r.epochs;
+    // (also after a callback stop at the epoch's last batch, as an uninterrupted run would)
+    if (p.eval_every == 0 || !s.has_val) {
+      record(s, s.epoch);
+      if (!s.stop && s.cb && p.progress_every == 0) {
+        s.make_event(s.r.steps, s.epoch, s.r.train_loss);
+        if (!s.cb->on_progress(s.ev)) s.callback_stop();
+      }
+    }
+    s.pos = 0;
+    ++s.epoch;
+  }
+
+  /// Records the window's train loss and, with validation data, evaluates and early-stops.
+  template <class XRef>
+  void record(Run<XRef>& s, Index epoch) {
+    TrainRecord rec;
+    rec.step = s.r.steps;
+    rec.epoch = epoch;
+    rec.train_loss = s.window_n > 0 ? s.window_sum / static_cast<double>(s.window_n)
                                     : std::numeric_limits<double>::quiet_NaN();
-      rec.lr = last_lr;
-      window_sum = 0.0;
-      window_n = 0;
-      if (!std::isnan(rec.train_loss)) r.train_loss = rec.train_loss;
-      if (has_val) {
-        last_val = model.evaluate_unchecked(xv, yv);
-        last_eval_step = r.steps;
-        rec.val_loss = last_val;
-        if (!std::isfinite(last_val)) {
-          r.history.push_back(rec);
-          fail(detail::str_cat("non-finite validation loss (", last_val, ")"));
-          return;
-        }
-        if (std::isnan(r.best_val_loss) || last_val < r.best_val_loss - p.min_delta) {
-          r.best_val_loss = last_val;
-          r.best_step = r.steps;
-          since_best = 0;
-          if (p.restore_best) {
-            best.resize(params.size());
-            for (size_t i = 0; i < params.size(); ++i) best[i] = params[i].value;
-          }
-        } else if (++since_best >= p.patience && p.patience > 0) {
-          r.message = detail::str_cat("early stopping at step ", r.steps,
-                                      ": no validation "
-                                      "improvement larger than ",
-                                      p.min_delta, " in ", p.patience, " evaluations (best ",
-                                      r.best_val_loss, " at step ", r.best_step, ")");
-          stop = true;
-        }
-      }
-      r.history.push_back(rec);
-    };
+    rec.lr = s.last_lr;
+    s.window_sum = 0.0;
+    s.window_n = 0;
+    if (!std::isnan(rec.train_loss)) s.r.train_loss = rec.train_loss;
+    if (s.has_val) {
+      s.last_val = s.model.evaluate_unchecked(s.xv, s.yv);
+      s.last_eval_step = s.r.steps;
+      rec.val_loss = s.last_val;
+    }
+    s.r.history.push_back(rec);
+    if (!s.has_val) return;
+    if (!std::isfinite(s.last_val))
+      fail(s, detail::str_cat("non-finite validation loss (", s.last_val, ")"));
+    else
+      early_stopping(s);
+  }
 
-    Index epoch = 0, pos = 0;  // epoch in progress, start of its next batch
-    if (!m_resume.empty()) {
-      const TrainerState st = std::move(m_resume);
-      m_resume = TrainerState{};
-      check_arg(index_of(st, "n_train") == N, kWho, "x",
-                "the training set of the resumed run (same size)",
-                detail::str_cat(N, " samples instead of ", index_of(st, "n_train")));
-      check_arg(index_of(st, "batch_size") == B, kWho, "params().batch_size",
-                detail::str_cat("the resumed run's batch size ", index_of(st, "batch_size")), B);
-      auto entry = [&](const std::string& key, Index rows, Index cols) -> const Matrix<double>& {
-        auto it = st.values.find(key);
-        if (it == st.values.end())
-          throw_invalid(kWho, "resume state", "an entry \"" + key + "\"", "none");
-        check_shape(kWho, "resume state " + key, it->second, rows, cols);
-        return it->second;
-      };
-      for (auto& prm : params)
-        prm.value = entry("param." + prm.name, prm.value.rows(), prm.value.cols())
-                        .template cast<Scalar>();
-      r.steps = index_of(st, "step");
-      if (r.steps > 0) {
-        std::map<std::string, Matrix<double>> opt;
-        for (const auto& kv : st.values)
-          if (kv.first.rfind("optimizer.", 0) == 0) opt[kv.first.substr(10)] = kv.second;
-        if (adam)
-          adam->set_state(params, opt);
-        else
-          sgd->set_state(params, opt);
+  /// Keeps the best validation point (and its parameters) and stops after `patience` misses.
+  template <class XRef>
+  void early_stopping(Run<XRef>& s) {
+    const TrainerParams& p = m_params;
+    TrainResult& r = s.r;
+    if (std::isnan(r.best_val_loss) || s.last_val < r.best_val_loss - p.min_delta) {
+      r.best_val_loss = s.last_val;
+      r.best_step = r.steps;
+      s.since_best = 0;
+      if (p.restore_best) {
+        s.best.resize(s.params.size());
+        for (size_t i = 0; i < s.params.size(); ++i) s.best[i] = s.params[i].value;
       }
-      if (!params.empty() && st.values.count("best." + params[0].name)) {
-        best.resize(params.size());
-        for (size_t i = 0; i < params.size(); ++i)
-          best[i] = entry("best." + params[i].name, params[i].value.rows(), params[i].value.cols())
-                        .template cast<Scalar>();
-      }
-      const Matrix<double>& pm = entry("perm", N, 1);
-      for (Index i = 0; i < N; ++i) {
-        const double v = pm(i, 0);
-        check_arg(v >= 0 && v < static_cast<double>(N) && v == std::floor(v), kWho,
-                  "resume state perm", detail::str_cat("indices in [0, ", N, ")"), v);
-        perm[static_cast<size_t>(i)] = static_cast<Index>(v);
-      }
-      rng.set_state(st.rng);
-      r.epochs = index_of(st, "epochs_done");
-      epoch = index_of(st, "epoch");
-      pos = index_of(st, "position");
-      check_arg(pos >= 0 && pos < N, kWho, "resume state position",
-                detail::str_cat("a value in [0, ", N, ")"), pos);
-      since_best = index_of(st, "since_best");
-      r.best_step = index_of(st, "best_step");
-      r.best_val_loss = scalar_of(st, "best_val_loss");
-      last_val = scalar_of(st, "last_val");
-      window_sum = scalar_of(st, "window_sum");
-      window_n = index_of(st, "window_n");
-      last_lr = schedule.lr(std::max<Index>(0, r.steps - 1));
+    } else if (++s.since_best >= p.patience && p.patience > 0) {
+      r.message = detail::str_cat("early stopping at step ", r.steps,
+                                  ": no validation "
+                                  "improvement larger than ",
+                                  p.min_delta, " in ", p.patience, " evaluations (best ",
+                                  r.best_val_loss, " at step ", r.best_step, ")");
+      s.stop = true;
     }
-    while (!stop && r.steps < total) {
-      if (pos == 0 && p.shuffle) rng.shuffle(perm);
-      bool completed = true;  // every batch of this epoch was processed
-      for (; pos < N; pos += B) {
-        const Index start = pos;
-        if (stop || r.steps >= total) {
-          completed = false;
-          break;
-        }
-        const Index n = std::min(B, N - start);
-        if (p.drop_last && n < B) break;
-        for (Index i = 0; i < n; ++i) {
-          const Index src = perm[static_cast<size_t>(start + i)];
-          xb.col(i) = x.col(src);
-          yb[i] = y[src];
-        }
-        const double loss = model.loss_and_grad_unchecked(xb.leftCols(n), yb.leftCols(n));
-        if (!std::isfinite(loss)) {
-          fail(detail::str_cat("non-finite training loss (", loss, ")"));
-          completed = false;
-          break;
-        }
-        const double norm = clip_grad_norm(params, p.clip_norm);
-        if (!std::isfinite(norm)) {
-          fail(detail::str_cat("non-finite gradient norm (", norm, ")"));
-          completed = false;
-          break;
-        }
-        last_lr = schedule.lr(r.steps);
-        if (adam)
-          adam->step(params, last_lr);
-        else
-          sgd->step(params, last_lr);
-        ++r.steps;
-        samples += n;
-        window_sum += loss * static_cast<double>(n);
-        window_n += n;
-        progress_sum += loss * static_cast<double>(n);
-        progress_n += n;
-        if (has_val && p.eval_every > 0 && r.steps % p.eval_every == 0) record(epoch);
-        if (cb && p.progress_every > 0 && r.steps % p.progress_every == 0) {
-          make_event(r.steps, epoch, progress_sum / static_cast<double>(progress_n));
-          progress_sum = 0.0;
-          progress_n = 0;
-          if (!cb->on_progress(ev)) callback_stop();
-        }
-      }
-      if (r.status == Status::NumericalIssue) break;
-      if (completed) {
-        ++r.epochs;
-        // (also after a callback stop at the epoch's last batch, as an uninterrupted run would)
-        if (p.eval_every == 0 || !has_val) {
-          record(epoch);
-          if (!stop && cb && p.progress_every == 0) {
-            make_event(r.steps, epoch, r.train_loss);
-            if (!cb->on_progress(ev)) callback_stop();
-          }
-        }
-        pos = 0;
-        ++epoch;
-      }
-    }
-    const Index last_epoch = pos == 0 && epoch > 0 ? epoch - 1 : epoch;
-    save_state(params, adam.get(), sgd.get(), best, perm, rng, r, epoch, pos, since_best, last_val,
-               window_sum, window_n, N, B);
+  }
+
+  /// Saves the state, takes a final record, restores the best parameters and reports on_end.
+  template <class XRef>
+  void finish_run(Run<XRef>& s) {
+    TrainResult& r = s.r;
+    const Index last_epoch = s.pos == 0 && s.epoch > 0 ? s.epoch - 1 : s.epoch;
+    save_state(s);
     // A final record if steps were taken since the last one (step budget, callback stop).
     if (r.status != Status::NumericalIssue &&
-        (window_n > 0 || (has_val && r.steps > 0 && last_eval_step != r.steps)))
-      record(last_epoch);
-    r.val_loss = last_val;
-    if (has_val && p.restore_best && !best.empty() && r.best_step != r.steps) {
-      for (size_t i = 0; i < params.size(); ++i) params[i].value = best[i];
+        (s.window_n > 0 || (s.has_val && r.steps > 0 && s.last_eval_step != r.steps)))
+      record(s, last_epoch);
+    r.val_loss = s.last_val;
+    if (s.has_val && m_params.restore_best && !s.best.empty() && r.best_step != r.steps) {
+      for (size_t i = 0; i < s.params.size(); ++i) s.params[i].value = s.best[i];
       r.restored_best = true;
       r.val_loss = r.best_val_loss;
       if (r.status == Status::NumericalIssue)
         r.message += detail::str_cat("; parameters restored to the best validation point (step ",
                                      r.best_step, ")");
     }
-    r.seconds = clock.seconds();
-    r.samples_per_second = r.seconds > 0 ? static_cast<double>(samples) / r.seconds : 0.0;
-    if (cb) {
-      make_event(r.steps, last_epoch, r.train_loss);
-      ev.val_loss = r.val_loss;
-      cb->on_end(ev, r.message);
+    r.seconds = s.clock.seconds();
+    r.samples_per_second = r.seconds > 0 ? static_cast<double>(s.samples) / r.seconds : 0.0;
+    if (s.cb) {
+      s.make_event(r.steps, last_epoch, r.train_loss);
+      s.ev.val_loss = r.val_loss;
+      s.cb->on_end(s.ev, r.message);
     }
-    return r;
   }
 
-  // The state a resumed run needs (taken before the final record and any restore-best).
-  void save_state(const ParameterList<Scalar>& params, const Adam<Scalar>* adam,
-                  const Sgd<Scalar>* sgd, const std::vector<Matrix<Scalar>>& best,
-                  const std::vector<Index>& perm, const Rng& rng, const TrainResult& r,
-                  Index epoch, Index pos, Index since_best, double last_val, double window_sum,
-                  Index window_n, Index N, Index B) {
+  /// Ends the run with Status::NumericalIssue, naming `what`, the step and the remedies.
+  template <class XRef>
+  static void fail(Run<XRef>& s, const std::string& what) {
+    s.r.status = Status::NumericalIssue;
+    s.r.message =
+        detail::str_cat(kWho, "(): ", what, " at step ", s.r.steps, " (epoch ", s.r.epochs,
+                        ", learning rate ", s.last_lr, "): ", divergence_hint());
+    s.stop = true;
+  }
+
+  /// Stores in m_state what a resumed run needs (taken before the final record and any
+  /// restore-best).
+  template <class XRef>
+  void save_state(const Run<XRef>& s) {
+    const TrainResult& r = s.r;
     m_state = TrainerState{};
     auto& v = m_state.values;
-    for (const auto& prm : params) v["param." + prm.name] = prm.value.template cast<double>();
-    for (const auto& kv : adam ? adam->state() : sgd->state()) v["optimizer." + kv.first] = kv.second;
-    for (size_t i = 0; i < best.size(); ++i)
-      v["best." + params[i].name] = best[i].template cast<double>();
-    Matrix<double> pm(N, 1);
-    for (Index i = 0; i < N; ++i) pm(i, 0) = static_cast<double>(perm[static_cast<size_t>(i)]);
+    for (const auto& prm : s.params) v["param." + prm.name] = prm.value.template cast<double>();
+    for (const auto& kv : s.adam ? s.adam->state() : s.sgd->state())
+      v["optimizer." + kv.first] = kv.second;
+    for (size_t i = 0; i < s.best.size(); ++i)
+      v["best." + s.params[i].name] = s.best[i].template cast<double>();
+    Matrix<double> pm(s.N, 1);
+    for (Index i = 0; i < s.N; ++i) pm(i, 0) = static_cast<double>(s.perm[static_cast<size_t>(i)]);
     v["perm"] = std::move(pm);
     const std::pair<const char*, double> counters[] = {
-        {"step", static_cast<double>(r.steps)},       {"epoch", static_cast<double>(epoch)},
-        {"position", static_cast<double>(pos)},       {"epochs_done", static_cast<double>(r.epochs)},
-        {"n_train", static_cast<double>(N)},          {"batch_size", static_cast<double>(B)},
-        {"since_best", static_cast<double>(since_best)}, {"best_step", static_cast<double>(r.best_step)},
-        {"best_val_loss", r.best_val_loss},           {"last_val", last_val},
-        {"window_sum", window_sum},                   {"window_n", static_cast<double>(window_n)}};
+        {"step", static_cast<double>(r.steps)},
+        {"epoch", static_cast<double>(s.epoch)},
+        {"position", static_cast<double>(s.pos)},
+        {"epochs_done", static_cast<double>(r.epochs)},
+        {"n_train", static_cast<double>(s.N)},
+        {"batch_size", static_cast<double>(s.B)},
+        {"since_best", static_cast<double>(s.since_best)},
+        {"best_step", static_cast<double>(r.best_step)},
+        {"best_val_loss", r.best_val_loss},
+        {"last_val", s.last_val},
+        {"window_sum", s.window_sum},
+        {"window_n", static_cast<double>(s.window_n)}};
     for (const auto& c : counters) v[c.first] = one(c.second);
-    m_state.rng = rng.state();
+    m_state.rng = s.rng.state();
   }
 
   TrainerParams m_params;
