@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds everything (library checks, tests, examples, benchmarks) and runs the whole test suite.
+# Builds everything (tests, tools, apps, examples, benchmarks) and runs the whole test suite.
 #   bash scripts/test.sh              optimised build in build/release
 #   bash scripts/test.sh --sanitize   AddressSanitizer + UBSan build in build/sanitize
 # Extra arguments after the flag go to ctest (e.g. -R model).
@@ -17,7 +17,7 @@ else
   cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DERGO_WERROR=ON
 fi
 if [ "$mode" = sanitize ]; then
-  # Only what the tests run (test executables and the tools/examples they call); the packaging
+  # Only what the tests run (test executables and the tools and apps they call); the packaging
   # test (install + find_package, no sanitizer question) runs in the optimised build only.
   cmake --build "build/$mode" -j "$jobs" --target ergo_tests
   set -- -LE packaging "$@"

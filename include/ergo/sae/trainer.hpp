@@ -37,7 +37,7 @@ namespace ergo::sae {
 /// ReluL1 3 (L1), JumpReLU 1 (per active latent: the L0 penalty), PAnneal 3 (initial λ of the
 /// L_p^p penalty), Structured 3 (λ of its sparse branch), Unmixer 0.3 (on Σ|g(ẑ)|); TopK and
 /// BatchTopK 0 (sparsity is fixed by k). Chosen on the planted-dictionary data of
-/// examples/sae_concepts.cpp (d = 64, true L0 = 8), where they give L0 between 8 and 15; sweep λ
+/// apps/sae_concepts (d = 64, true L0 = 8), where they give L0 between 8 and 15; sweep λ
 /// to hit a target L0 on other data.
 inline double default_sparsity_coefficient(Architecture a) {
   switch (a) {
@@ -82,7 +82,7 @@ struct SaeTrainParams {
   /// Structured: γ of (γ/√B)‖R‖_* (>= 0). Dividing by √B (not B) makes the term independent of
   /// the batch size, since ‖R‖_* grows like √B for a fixed per-sample code distribution, and puts
   /// γ on the scale of a per-sample L1 weight. Default 10 (≈ 3λ): with γ ≲ λ the dense branch
-  /// alone reconstructs the input and the sparse branch dies (examples/sae_concepts.cpp).
+  /// alone reconstructs the input and the sparse branch dies (apps/sae_concepts).
   double nuclear_coefficient = 10.0;
   bool normalize_input = true;  ///< scale inputs so that E‖x‖ = √d, fold s into the weights after
   Index normalization_samples = 100000;  ///< samples used to estimate s (> 0)

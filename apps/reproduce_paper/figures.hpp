@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Figures of examples/reproduce_paper.cpp: writes .dat files and gnuplot scripts into the results
+// Figures of apps/reproduce_paper: writes .dat files and gnuplot scripts into the results
 // folder, then renders them with gnuplot when it is installed (found at run time). Without gnuplot
 // the data and scripts are still written and the caller is told.
 

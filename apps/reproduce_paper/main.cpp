@@ -11,10 +11,10 @@
 //   reproduce_paper [--quick] [--config FILE.json] [--out DIR] [--seeds K] [--threads T] [--resume]
 //
 // See docs/reproducing-the-paper.md for the design, every key of results.json, and the results.
-#include "reproduce/config.hpp"
-#include "reproduce/figures.hpp"
-#include "reproduce/results.hpp"
-#include "reproduce/study.hpp"
+#include "config.hpp"
+#include "figures.hpp"
+#include "results.hpp"
+#include "study.hpp"
 
 #include <ergo/io/atomic_write.hpp>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Results of examples/reproduce_paper.cpp: the JSON form of a setting (per-seed runs, summaries,
+// Results of apps/reproduce_paper: the JSON form of a setting (per-seed runs, summaries,
 // paired comparisons), the per-setting files that make a run resumable, results.csv, and the
 // Markdown tables of summary.md. Files are replaced atomically (ergo::io::atomic_write_file).
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// The study of examples/reproduce_paper.cpp: its settings, one run (a world, a trained network
+// The study of apps/reproduce_paper: its settings, one run (a world, a trained network
 // and the five representations compared on the same held-out contexts, every metric), and the
 // per-setting aggregation with paired comparisons across seeds. Metric names are documented in
 // docs/reproducing-the-paper.md ("results.json").

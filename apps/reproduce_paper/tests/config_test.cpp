@@ -1,8 +1,8 @@
-// Tests of examples/reproduce/config.hpp: defaults are valid, JSON merging, and the parser's
+// Tests of apps/reproduce_paper/config.hpp: defaults are valid, JSON merging, and the parser's
 // errors for unknown keys, wrong types and out-of-range values name the key.
 #include "common/test_utils.hpp"
 
-#include "reproduce/config.hpp"
+#include "reproduce_paper/config.hpp"
 
 #include <gmock/gmock.h>
 

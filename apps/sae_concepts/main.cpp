@@ -439,7 +439,7 @@ int main(int argc, char** argv) {
   const fs::path dir(o.out);
   fs::create_directories(dir);
   std::ostringstream md;
-  md << "# SAEs against ground truth (examples/sae_concepts.cpp)\n\nseed " << o.seed
+  md << "# SAEs against ground truth (apps/sae_concepts)\n\nseed " << o.seed
      << (o.quick ? ", --quick" : "") << "\n\n";
   const bool do_a = o.part != "b", do_b = o.part != "a";
   std::vector<std::string> archs_a;

@@ -1,11 +1,11 @@
-// Tests of examples/reproduce/study.hpp and results.hpp: one run on an easy world separates
+// Tests of apps/reproduce_paper/study.hpp and results.hpp: one run on an easy world separates
 // learning from no learning (and the parameter-free references come out exact), the settings
 // grid shares a setting between tables, the equivalence summary rejects a planted difference,
 // and a finished setting survives the resume round trip only with identical inputs.
 #include "common/test_utils.hpp"
 
-#include "reproduce/results.hpp"
-#include "reproduce/study.hpp"
+#include "reproduce_paper/results.hpp"
+#include "reproduce_paper/study.hpp"
 
 #include <filesystem>
 #include <iostream>

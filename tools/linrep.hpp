@@ -9,7 +9,7 @@
 // - .npy (or a single-tensor .safetensors) [2n, d] with the n base rows first, then the n target
 //   rows ("halves", default), or alternating base, target rows ("interleaved").
 
-#include "tool_common.hpp"
+#include "common.hpp"
 
 #include <ergo/identify.hpp>
 

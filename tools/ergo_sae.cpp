@@ -10,7 +10,7 @@
 //
 // Exit codes: 0 success, 1 bad input or I/O error, 2 numerical trouble, 3 stopped (resumable).
 
-#include "tools/sae_commands.hpp"
+#include "sae_commands.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -9,7 +9,7 @@
 // - run_convert: between the SAELens, sparsify, dictionary_learning and native ergo layouts.
 
 #include "sae_bridge.hpp"
-#include "tool_common.hpp"
+#include "common.hpp"
 
 #include <ergo/core.hpp>
 #include <ergo/io.hpp>

@@ -12,7 +12,7 @@
 // io does not depend on sae (io may include only core and nlohmann-json), hence this bridge
 // lives with the tools.
 
-#include "tool_common.hpp"
+#include "common.hpp"
 
 #include <ergo/io.hpp>
 #include <ergo/sae.hpp>

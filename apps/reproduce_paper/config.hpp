@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Configuration of examples/reproduce_paper.cpp: defaults, the --quick grid, loading from a JSON
+// Configuration of apps/reproduce_paper: defaults, the --quick grid, loading from a JSON
 // file (unknown keys, values of the wrong type and out-of-range values are refused, naming the
 // key), and its JSON form (written into results.json so that a run can be repeated exactly).
 // Every key is documented in docs/reproducing-the-paper.md.

@@ -1,7 +1,7 @@
-// End-to-end tests of the command-line tools built from examples/ (ergo_sae, ergo_identify,
-// ergo_linrep): they are run as subprocesses on files written by ergo::io, and their outputs
-// are read back with ergo::io. Skipped when the examples are not built.
-#include "io_test_utils.hpp"
+// End-to-end tests of the command-line tools in tools/ (ergo-sae, ergo-identify,
+// ergo-linrep): they are run as subprocesses on files written by ergo::io, and their outputs
+// are read back with ergo::io.
+#include "io/io_test_utils.hpp"
 
 #include <nlohmann/json.hpp>
 

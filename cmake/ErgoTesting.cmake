@@ -1,0 +1,16 @@
+# ergo_add_test_suite(<target> LABEL <label> SOURCES <files...>)
+#
+# One GoogleTest executable of ergo's own (tests/<module>/, tools/tests/, apps/*/tests/): built
+# with ergo_dev's flags, added to the `ergo_tests` target (everything the test suite runs, and
+# nothing else), its tests discovered into ctest under LABEL. Sources may include
+# "common/test_utils.hpp" and the tests/ helpers ("io/io_test_utils.hpp").
+function(ergo_add_test_suite target)
+  cmake_parse_arguments(ARG "" "LABEL" "SOURCES" ${ARGN})
+  add_executable(${target} ${ARG_SOURCES})
+  add_dependencies(ergo_tests ${target})
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${target} PRIVATE ergo_dev GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${target} PRIVATE
+    ERGO_SOURCE_DIR="${PROJECT_SOURCE_DIR}" ERGO_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  gtest_discover_tests(${target} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${ARG_LABEL})
+endfunction()
