@@ -3,7 +3,8 @@
 
 /// \file report_result.hpp
 /// \brief IdentifiabilityReport, everything check_identifiability (report.hpp) computes, and
-/// its JSON, CSV and text writers. Fields are documented one by one in docs/identify.md.
+/// its JSON (nlohmann-json), CSV and text writers. Fields are documented one by one in
+/// docs/identify.md.
 
 #include "../core/types.hpp"
 #include "cca.hpp"
@@ -12,11 +13,14 @@
 #include "resampling.hpp"
 #include "ridge.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ergo::identify {
@@ -99,90 +103,189 @@ struct IdentifiabilityReport {
   double selectivity_rho_min = std::numeric_limits<double>::quiet_NaN();
   Verdict verdict;
 
-  /// \brief Writes the report as one JSON object (NaN/inf → null).
+  /// \brief The report as one JSON object, keys in a fixed order (docs/identify.md, "The
+  /// report, field by field"); NaN and ±inf are null, `baselines` holds each baseline's object.
+  /// Convert with `nlohmann::json(rep.to_json())` if key order does not matter.
+  nlohmann::ordered_json to_json() const;
+  /// \brief Writes to_json() as indented JSON followed by a newline.
   void write_json(std::ostream& os) const;
-  /// \brief Writes the report as long-format CSV ("key,value" rows; NaN → empty).
+  /// \brief Writes to_json() as long-format CSV: a "key,value" header, then one row per scalar,
+  /// keys joined with '.' and "[i]" for array entries (e.g. `verdict.criteria[0].name`); null →
+  /// empty field, strings in double quotes.
   void write_csv(std::ostream& os) const;
   /// \brief Writes a human-readable summary (a few lines per section, then the verdict).
   void write_summary(std::ostream& os) const;
-  /// \internal Describes the report to a sink (JSON or CSV).
-  template <class Sink>
-  void visit(Sink& s) const;
 };
 
 namespace detail {
 
-template <class Sink>
-void visit_r2(Sink& s, const char* name, const R2Scores& r) {
-  s.begin(name);
-  s.field("mean", r.mean);
-  s.field("variance_weighted", r.variance_weighted);
-  s.field("mse", r.mse);
-  s.field("per_output", r.per_output);
-  s.end();
+/// A JSON value of the report: an object keeps its keys in the order they are written.
+using Json = nlohmann::ordered_json;
+
+/// A double as JSON: the number, or null if it is NaN or ±inf.
+inline Json json_number(double v) {
+  return std::isfinite(v) ? Json(v) : Json(nullptr);
 }
-template <class Sink>
-void visit_regression(Sink& s, const char* name, const RegressionSummary& r) {
-  s.begin(name);
-  s.field("direction", r.direction);
-  s.field("cv_method", to_string(r.cv_method));
-  s.field("lambda", r.lambda);
-  s.field("relative_lambda", r.relative_lambda);
-  s.field("cv_r2_mean", r.cv_r2_mean);
-  visit_r2(s, "train", r.train);
-  visit_r2(s, "test", r.test);
-  s.field("singular_values", r.singular_values);
-  s.field("condition_number", r.condition_number);
-  s.field("rank", r.rank);
-  s.end();
+/// A vector of doubles as a JSON array (NaN and ±inf entries → null; empty → []).
+inline Json json_numbers(const Vector<double>& v) {
+  Json a = Json::array();
+  for (Index i = 0; i < v.size(); ++i) a.push_back(json_number(v[i]));
+  return a;
 }
-template <class Sink>
-void visit_cca(Sink& s, const char* name, const CcaSummary& c) {
-  s.begin(name);
-  s.field("rho", c.rho);
-  s.field("mean", c.mean);
-  s.field("min", c.min);
-  s.field("max", c.max);
-  s.field("kappa_w", c.kappa);
-  s.field("r2_cca", c.r2);
-  s.end();
+/// A vector of indices as a JSON array of integers.
+inline Json json_indices(const IndexVector& v) {
+  Json a = Json::array();
+  for (Index i = 0; i < v.size(); ++i) a.push_back(v[i]);
+  return a;
 }
-template <class Sink>
-void visit_null(Sink& s, const char* name, const NullSummary& n) {
-  s.begin(name);
-  s.field("observed", n.observed);
-  s.field("null_mean", n.mean);
-  s.field("null_p95", n.p95);
-  s.field("p_value", n.p_value);
-  s.field("permutations", n.permutations);
-  s.end();
+/// R² scores: mean, variance_weighted, mse, per_output.
+inline Json json_r2(const R2Scores& r) {
+  Json j = Json::object();
+  j["mean"] = json_number(r.mean);
+  j["variance_weighted"] = json_number(r.variance_weighted);
+  j["mse"] = json_number(r.mse);
+  j["per_output"] = json_numbers(r.per_output);
+  return j;
 }
-template <class Sink>
-void visit_interval(Sink& s, const char* name, const Interval& c) {
-  s.begin(name);
-  s.field("estimate", c.estimate);
-  s.field("lo", c.lo);
-  s.field("hi", c.hi);
-  s.field("se", c.se);
-  s.field("level", c.level);
-  s.end();
+/// One ridge direction (forward or reverse).
+inline Json json_regression(const RegressionSummary& r) {
+  Json j = Json::object();
+  j["direction"] = r.direction;
+  j["cv_method"] = to_string(r.cv_method);
+  j["lambda"] = json_number(r.lambda);
+  j["relative_lambda"] = json_number(r.relative_lambda);
+  j["cv_r2_mean"] = json_number(r.cv_r2_mean);
+  j["train"] = json_r2(r.train);
+  j["test"] = json_r2(r.test);
+  j["singular_values"] = json_numbers(r.singular_values);
+  j["condition_number"] = json_number(r.condition_number);
+  j["rank"] = r.rank;
+  return j;
+}
+/// One canonical-correlation spectrum and its summaries.
+inline Json json_cca(const CcaSummary& c) {
+  Json j = Json::object();
+  j["rho"] = json_numbers(c.rho);
+  j["mean"] = json_number(c.mean);
+  j["min"] = json_number(c.min);
+  j["max"] = json_number(c.max);
+  j["kappa_w"] = json_number(c.kappa);
+  j["r2_cca"] = json_number(c.r2);
+  return j;
+}
+/// One permutation null.
+inline Json json_null(const NullSummary& n) {
+  Json j = Json::object();
+  j["observed"] = json_number(n.observed);
+  j["null_mean"] = json_number(n.mean);
+  j["null_p95"] = json_number(n.p95);
+  j["p_value"] = json_number(n.p_value);
+  j["permutations"] = n.permutations;
+  return j;
+}
+/// One bootstrap interval.
+inline Json json_interval(const Interval& c) {
+  Json j = Json::object();
+  j["estimate"] = json_number(c.estimate);
+  j["lo"] = json_number(c.lo);
+  j["hi"] = json_number(c.hi);
+  j["se"] = json_number(c.se);
+  j["level"] = json_number(c.level);
+  return j;
+}
+/// The verdict with its criteria.
+inline Json json_verdict(const Verdict& v) {
+  Json j = Json::object();
+  j["identified"] = v.identified;
+  j["summary"] = v.summary;
+  Json criteria = Json::array();
+  for (const auto& c : v.criteria) {
+    Json cj = Json::object();
+    cj["name"] = c.name;
+    cj["comparison"] = c.comparison;
+    cj["value"] = json_number(c.value);
+    cj["threshold"] = json_number(c.threshold);
+    cj["evaluated"] = c.evaluated;
+    cj["passed"] = c.passed;
+    criteria.push_back(std::move(cj));
+  }
+  j["criteria"] = std::move(criteria);
+  return j;
 }
 
 }  // namespace detail
 
-/// \brief Writes the report as one JSON object (NaN/inf → null).
-inline void IdentifiabilityReport::write_json(std::ostream& os) const {
-  detail::JsonSink s(os);
-  s.begin_document();
-  visit(s);
-  s.end_document();
+/// \brief The report as one JSON object (NaN/inf → null); write_json and write_csv print it.
+inline nlohmann::ordered_json IdentifiabilityReport::to_json() const {
+  using detail::Json;
+  using detail::json_number;
+  Json j = Json::object();
+  j["name"] = name;
+  j["target_name"] = target_name;
+  Json data = Json::object();
+  data["n_samples"] = n_samples;
+  data["n_train"] = n_train;
+  data["n_test"] = n_test;
+  data["n_groups"] = n_groups;
+  data["d"] = d;
+  data["k"] = k;
+  data["n_distinct_targets"] = n_distinct_targets;
+  data["n_train_groups"] = n_train_groups;
+  data["n_test_groups"] = n_test_groups;
+  j["data"] = std::move(data);
+  j["forward"] = detail::json_regression(forward);
+  if (has_reverse) j["reverse"] = detail::json_regression(reverse);
+  Json c = Json::object();
+  c["method"] = to_string(cca.method);
+  c["regularization_f"] = json_number(cca.regularization_f);
+  c["regularization_t"] = json_number(cca.regularization_t);
+  c["rank_f"] = cca.rank_f;
+  c["rank_t"] = cca.rank_t;
+  c["train"] = detail::json_cca(cca.train);
+  c["test"] = detail::json_cca(cca.test);
+  j["cca"] = std::move(c);
+  if (has_mcc) {
+    Json m = Json::object();
+    m["pearson"] = json_number(mcc_pearson.mcc);
+    m["spearman"] = json_number(mcc_spearman.mcc);
+    m["pearson_matched"] = detail::json_numbers(mcc_pearson.matched);
+    m["assignment"] = detail::json_indices(mcc_pearson.assignment);
+    j["mcc"] = std::move(m);
+  }
+  Json nulls = Json::object();
+  nulls["r2"] = detail::json_null(null_r2);
+  nulls["rho_min_vs_max"] = detail::json_null(null_rho_min_vs_max);
+  nulls["rho_mean"] = detail::json_null(null_rho_mean);
+  j["null"] = std::move(nulls);
+  Json boot = Json::object();
+  boot["r2"] = detail::json_interval(ci_r2);
+  boot["rho_min"] = detail::json_interval(ci_rho_min);
+  boot["rho_mean"] = detail::json_interval(ci_rho_mean);
+  j["bootstrap"] = std::move(boot);
+  Json floors = Json::object();
+  floors["wachter_edge"] = json_number(wachter_edge);
+  floors["r2_floor"] = json_number(r2_floor);
+  j["floors"] = std::move(floors);
+  Json warns = Json::array();
+  for (const auto& w : warnings) warns.push_back(w);
+  j["warnings"] = std::move(warns);
+  j["selectivity_r2"] = json_number(selectivity_r2);
+  j["selectivity_rho_min"] = json_number(selectivity_rho_min);
+  j["verdict"] = detail::json_verdict(verdict);
+  Json base = Json::array();
+  for (const auto& b : baselines) base.push_back(b.to_json());
+  j["baselines"] = std::move(base);
+  return j;
 }
-/// \brief Writes the report as long-format CSV ("key,value" rows; NaN → empty).
+
+/// \brief Writes to_json() indented by two spaces (invalid UTF-8 in names → U+FFFD).
+inline void IdentifiabilityReport::write_json(std::ostream& os) const {
+  os << to_json().dump(2, ' ', false, detail::Json::error_handler_t::replace) << '\n';
+}
+/// \brief Writes to_json() as long-format CSV ("key,value" rows; null → empty).
 inline void IdentifiabilityReport::write_csv(std::ostream& os) const {
-  detail::CsvSink s(os);
-  s.begin_document();
-  visit(s);
-  s.end_document();
+  os << "key,value\n";
+  detail::write_csv_rows(os, "", to_json());
 }
 
 /// \brief Writes a human-readable summary (a few lines per section, then the verdict).
@@ -232,83 +335,6 @@ inline void IdentifiabilityReport::write_summary(std::ostream& os) const {
   for (const auto& c : verdict.criteria)
     os << "    " << (c.evaluated ? (c.passed ? "pass " : "FAIL ") : "skip ") << c.name << ": "
        << num(c.value) << " " << c.comparison << " " << num(c.threshold) << "\n";
-}
-
-/// \internal Describes the report to a sink (JSON or CSV).
-template <class Sink>
-void IdentifiabilityReport::visit(Sink& s) const {
-  s.field("name", name);
-  s.field("target_name", target_name);
-  s.begin("data");
-  s.field("n_samples", n_samples);
-  s.field("n_train", n_train);
-  s.field("n_test", n_test);
-  s.field("n_groups", n_groups);
-  s.field("d", d);
-  s.field("k", k);
-  s.field("n_distinct_targets", n_distinct_targets);
-  s.field("n_train_groups", n_train_groups);
-  s.field("n_test_groups", n_test_groups);
-  s.end();
-  detail::visit_regression(s, "forward", forward);
-  if (has_reverse) detail::visit_regression(s, "reverse", reverse);
-  s.begin("cca");
-  s.field("method", to_string(cca.method));
-  s.field("regularization_f", cca.regularization_f);
-  s.field("regularization_t", cca.regularization_t);
-  s.field("rank_f", cca.rank_f);
-  s.field("rank_t", cca.rank_t);
-  detail::visit_cca(s, "train", cca.train);
-  detail::visit_cca(s, "test", cca.test);
-  s.end();
-  if (has_mcc) {
-    s.begin("mcc");
-    s.field("pearson", mcc_pearson.mcc);
-    s.field("spearman", mcc_spearman.mcc);
-    s.field("pearson_matched", mcc_pearson.matched);
-    s.field("assignment", mcc_pearson.assignment);
-    s.end();
-  }
-  s.begin("null");
-  detail::visit_null(s, "r2", null_r2);
-  detail::visit_null(s, "rho_min_vs_max", null_rho_min_vs_max);
-  detail::visit_null(s, "rho_mean", null_rho_mean);
-  s.end();
-  s.begin("bootstrap");
-  detail::visit_interval(s, "r2", ci_r2);
-  detail::visit_interval(s, "rho_min", ci_rho_min);
-  detail::visit_interval(s, "rho_mean", ci_rho_mean);
-  s.end();
-  s.begin("floors");
-  s.field("wachter_edge", wachter_edge);
-  s.field("r2_floor", r2_floor);
-  s.end();
-  s.field("warnings", warnings);
-  s.field("selectivity_r2", selectivity_r2);
-  s.field("selectivity_rho_min", selectivity_rho_min);
-  s.begin("verdict");
-  s.field("identified", verdict.identified);
-  s.field("summary", verdict.summary);
-  s.begin_list("criteria");
-  for (const auto& c : verdict.criteria) {
-    s.begin_item();
-    s.field("name", c.name);
-    s.field("comparison", c.comparison);
-    s.field("value", c.value);
-    s.field("threshold", c.threshold);
-    s.field("evaluated", c.evaluated);
-    s.field("passed", c.passed);
-    s.end_item();
-  }
-  s.end_list();
-  s.end();
-  s.begin_list("baselines");
-  for (const auto& b : baselines) {
-    s.begin_item();
-    b.visit(s);
-    s.end_item();
-  }
-  s.end_list();
 }
 
 }  // namespace ergo::identify
