@@ -167,141 +167,178 @@ std::string summary_markdown(const Config& cfg, const std::vector<SettingResult>
   return os.str();
 }
 
+/// The command-line flags that override the configuration.
+struct Flags {
+  Config cli;
+  std::string config_file;
+  bool quick = false, no_figures = false, verbose = false;
+  CLI::Option *out = nullptr, *seeds = nullptr, *seed = nullptr, *threads = nullptr;
+};
+
+void add_flags(CLI::App& app, Flags& f) {
+  app.add_flag("--quick", f.quick, "reduced grid for a smoke test (seconds)");
+  app.add_option("--config", f.config_file, "JSON file with any of the configuration keys");
+  f.out = app.add_option("--out", f.cli.out, "output folder");
+  f.seeds = app.add_option("--seeds", f.cli.seeds, "repetitions per setting");
+  f.seed = app.add_option("--seed", f.cli.seed, "base seed");
+  f.threads = app.add_option("--threads", f.cli.threads, "repetitions run in parallel");
+  app.add_flag("--resume", f.cli.resume,
+               "reuse the settings already finished in --out with identical inputs");
+  app.add_flag("--no-figures", f.no_figures,
+               "do not render figures (data and scripts are still written)");
+  app.add_flag("--progress", f.verbose,
+               "show a progress bar for every training run (with --threads 1)");
+}
+
+/// The configuration. Precedence: defaults < --quick (or "quick": true in the file) < the file
+/// < command-line flags.
+Config load_config(const Flags& f) {
+  nlohmann::json file_json = nlohmann::json::object();
+  if (!f.config_file.empty()) {
+    std::ifstream in(f.config_file);
+    if (!in)
+      throw_invalid("reproduce_paper config", "--config", "a readable JSON file", f.config_file);
+    try {
+      in >> file_json;
+    } catch (const nlohmann::json::exception& e) {
+      throw_invalid("reproduce_paper config", "--config", "valid JSON",
+                    f.config_file + ": " + e.what());
+    }
+  }
+  Config cfg;
+  if (f.quick || (file_json.is_object() && file_json.value("quick", false))) apply_quick(cfg);
+  merge_json(cfg, file_json);
+  if (f.out->count()) cfg.out = f.cli.out;
+  if (f.seeds->count()) cfg.seeds = f.cli.seeds;
+  if (f.seed->count()) cfg.seed = f.cli.seed;
+  if (f.threads->count()) cfg.threads = f.cli.threads;
+  if (f.cli.resume) cfg.resume = true;
+  if (f.no_figures) cfg.figures = false;
+  check(cfg);
+  return cfg;
+}
+
+/// Runs every seed of one setting, `threads` repetitions side by side, advancing `bar`.
+void run_setting(SettingResult& r, const Config& cfg, const RunOptions& opts, int threads,
+                 bool verbose, const Stopwatch& clock, ProgressBar& bar, ProgressEvent& ev) {
+  const double started = clock.seconds();
+  r.runs.assign(r.seeds.size(), RunResult{});
+  std::string failure;
+  ProgressBar run_bar(std::cerr);
+  Callback* cb = verbose && threads == 1 ? &run_bar : nullptr;
+  ERGO_OMP(omp parallel for schedule(dynamic, 1) num_threads(threads))
+  for (int i = 0; i < cfg.seeds; ++i) {
+    try {
+      r.runs[static_cast<size_t>(i)] = run_one(r.setting, opts, r.seeds[static_cast<size_t>(i)], cb);
+    } catch (const std::exception& e) {
+      ERGO_OMP(omp critical(repro_failure))
+      failure = e.what();
+    }
+    ERGO_OMP(omp critical(repro_progress)) {
+      ++ev.step;
+      ev.elapsed_seconds = clock.seconds();
+      ev.items_per_second = static_cast<double>(ev.step) / std::max(1e-9, ev.elapsed_seconds);
+      bar.on_progress(ev);
+    }
+  }
+  if (!failure.empty())
+    throw RuntimeError("reproduce_paper: setting " + r.setting.id + " failed: " + failure +
+                       " (finished settings are kept in " + cfg.out +
+                       "/settings; rerun with --resume)");
+  r.comparisons = paired_comparisons(r, derive_seed(cfg.seed, 9000), cfg.bootstrap);
+  r.wall_seconds = clock.seconds() - started;
+  save_setting(cfg.out, r, opts);
+}
+
+/// Figures, results.json, results.csv and summary.md (printed too), each replaced atomically.
+void write_outputs(const Config& cfg, const std::vector<SettingResult>& results,
+                   const std::map<Index, double>& eta2, double seconds) {
+  const double rss = peak_rss_mb();
+  const nlohmann::json equivalence = exp2_equivalence(results, cfg.equivalence_margin, cfg.alpha);
+  std::vector<Figure> figs = {theorem_figure(results), exp1_figure(results),
+                              exp2_figure(results, cfg.exp2_er)};
+  if (const SettingResult* ref = find_member(results, "ablation", "reference (d = ℓ)")) {
+    figs.push_back(learning_figure(*ref));
+    figs.push_back(spectrum_figure(*ref));
+  }
+  const std::string fig_note = write_figures(cfg.out, figs, cfg.figures);
+
+  nlohmann::json j;
+  j["ergo_version"] = ergo::version();
+  j["config"] = to_json(cfg);
+  j["wall_seconds"] = seconds;  // this invocation; each setting records its own
+  j["peak_rss_mb"] = repro::detail::num(rss);
+  j["representations"] = representation_names();
+  j["exp2_eta"] = nlohmann::json::object();
+  for (const auto& [m, e] : eta2) j["exp2_eta"][std::to_string(m)] = e;
+  j["settings"] = nlohmann::json::array();
+  for (const auto& r : results) j["settings"].push_back(setting_json(r));
+  j["equivalence"] = equivalence;
+  io::atomic_write_file(cfg.out + "/results.json", j.dump(1) + "\n");
+  io::atomic_write_file(cfg.out + "/results.csv", results_csv(results));
+  const std::string md = summary_markdown(cfg, results, equivalence, eta2, seconds, rss, fig_note);
+  io::atomic_write_file(cfg.out + "/summary.md", md);
+  std::cout << md;
+  std::cerr << fig_note << "\nwrote " << cfg.out << "/results.json, results.csv, summary.md\n";
+}
+
+/// The whole study: calibration, every setting (reused with --resume), the outputs.
+void run_study(const Config& cfg, bool verbose) {
+  io::make_directories(cfg.out);
+  // Every run is single-threaded (repetitions run side by side instead), so a seed gives the
+  // same numbers whatever --threads is.
+  set_num_threads(1);
+  Stopwatch clock;
+  // Experiment 2's noise, calibrated per m so that mean ε matches across m.
+  std::map<Index, double> eta2;
+  for (Index m : cfg.exp2_m) {
+    eta2[m] = calibrate_exp2_eta(cfg, m);
+    std::cerr << "reproduce_paper: exp 2, m = " << m << ": η = " << repro::detail::num_id(eta2[m])
+              << " gives mean ε ≈ " << cfg.exp2_target_eps << "\n";
+  }
+  const std::vector<Setting> settings = make_settings(cfg, eta2);
+  const RunOptions opts = RunOptions::from(cfg);
+  std::vector<std::uint64_t> seeds;
+  for (int r = 0; r < cfg.seeds; ++r)
+    seeds.push_back(derive_seed(cfg.seed, static_cast<std::uint64_t>(r)));
+  const int threads = std::max(1, std::min(cfg.threads, cfg.seeds));
+  std::cerr << "reproduce_paper: " << settings.size() << " settings × " << cfg.seeds << " seeds, "
+            << threads << " in parallel → " << cfg.out << "/\n";
+
+  std::vector<SettingResult> results;
+  ProgressBar bar(std::cerr);
+  ProgressEvent ev;
+  ev.phase = "study";
+  ev.total = static_cast<Index>(settings.size()) * cfg.seeds;
+  bar.on_begin(ev);
+  int reused = 0;
+  for (const Setting& s : settings) {
+    SettingResult r;
+    r.setting = s;
+    r.seeds = seeds;
+    if (cfg.resume && load_setting(cfg.out, r, opts)) {
+      ++reused;
+      ev.step += cfg.seeds;
+    } else {
+      run_setting(r, cfg, opts, threads, verbose, clock, bar, ev);
+    }
+    results.push_back(std::move(r));
+  }
+  bar.on_end(ev, reused ? std::to_string(reused) + " setting(s) reused from " + cfg.out +
+                              "/settings"
+                        : "");
+  write_outputs(cfg, results, eta2, clock.seconds());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"ergo reproduce_paper: a decisive simulation study of 'I Predict Therefore I Am'"};
-  Config cli;
-  std::string config_file;
-  bool quick = false, no_figures = false, verbose = false;
-  app.add_flag("--quick", quick, "reduced grid for a smoke test (seconds)");
-  app.add_option("--config", config_file, "JSON file with any of the configuration keys");
-  auto* o_out = app.add_option("--out", cli.out, "output folder");
-  auto* o_seeds = app.add_option("--seeds", cli.seeds, "repetitions per setting");
-  auto* o_seed = app.add_option("--seed", cli.seed, "base seed");
-  auto* o_threads = app.add_option("--threads", cli.threads, "repetitions run in parallel");
-  app.add_flag("--resume", cli.resume,
-               "reuse the settings already finished in --out with identical inputs");
-  app.add_flag("--no-figures", no_figures, "do not render figures (data and scripts are still written)");
-  app.add_flag("--progress", verbose, "show a progress bar for every training run (with --threads 1)");
+  Flags flags;
+  add_flags(app, flags);
   CLI11_PARSE(app, argc, argv);
-
   try {
-    nlohmann::json file_json = nlohmann::json::object();
-    if (!config_file.empty()) {
-      std::ifstream f(config_file);
-      if (!f) throw_invalid("reproduce_paper config", "--config", "a readable JSON file", config_file);
-      try {
-        f >> file_json;
-      } catch (const nlohmann::json::exception& e) {
-        throw_invalid("reproduce_paper config", "--config", "valid JSON", config_file + ": " + e.what());
-      }
-    }
-    // Precedence: defaults < --quick (or "quick": true in the file) < the file < command-line flags.
-    Config cfg;
-    if (quick || (file_json.is_object() && file_json.value("quick", false))) apply_quick(cfg);
-    merge_json(cfg, file_json);
-    if (o_out->count()) cfg.out = cli.out;
-    if (o_seeds->count()) cfg.seeds = cli.seeds;
-    if (o_seed->count()) cfg.seed = cli.seed;
-    if (o_threads->count()) cfg.threads = cli.threads;
-    if (cli.resume) cfg.resume = true;
-    if (no_figures) cfg.figures = false;
-    check(cfg);
-    io::make_directories(cfg.out);
-    // Every run is single-threaded (repetitions run side by side instead), so a seed gives the
-    // same numbers whatever --threads is.
-    set_num_threads(1);
-    Stopwatch clock;
-
-    // Experiment 2's noise, calibrated per m so that mean ε matches across m.
-    std::map<Index, double> eta2;
-    for (Index m : cfg.exp2_m) {
-      eta2[m] = calibrate_exp2_eta(cfg, m);
-      std::cerr << "reproduce_paper: exp 2, m = " << m << ": η = " << repro::detail::num_id(eta2[m])
-                << " gives mean ε ≈ " << cfg.exp2_target_eps << "\n";
-    }
-    const std::vector<Setting> settings = make_settings(cfg, eta2);
-    const RunOptions opts = RunOptions::from(cfg);
-    std::vector<std::uint64_t> seeds;
-    for (int r = 0; r < cfg.seeds; ++r) seeds.push_back(derive_seed(cfg.seed, static_cast<std::uint64_t>(r)));
-    const int threads = std::max(1, std::min(cfg.threads, cfg.seeds));
-    std::cerr << "reproduce_paper: " << settings.size() << " settings × " << cfg.seeds << " seeds, "
-              << threads << " in parallel → " << cfg.out << "/\n";
-
-    std::vector<SettingResult> results;
-    ProgressBar bar(std::cerr);
-    ProgressEvent ev;
-    ev.phase = "study";
-    ev.total = static_cast<Index>(settings.size()) * cfg.seeds;
-    bar.on_begin(ev);
-    int reused = 0;
-    for (const Setting& s : settings) {
-      SettingResult r;
-      r.setting = s;
-      r.seeds = seeds;
-      if (cfg.resume && load_setting(cfg.out, r, opts)) {
-        ++reused;
-        ev.step += cfg.seeds;
-      } else {
-        const double started = clock.seconds();
-        r.runs.assign(seeds.size(), RunResult{});
-        std::string failure;
-        ProgressBar run_bar(std::cerr);
-        Callback* cb = verbose && threads == 1 ? &run_bar : nullptr;
-        ERGO_OMP(omp parallel for schedule(dynamic, 1) num_threads(threads))
-        for (int i = 0; i < cfg.seeds; ++i) {
-          try {
-            r.runs[static_cast<size_t>(i)] = run_one(s, opts, seeds[static_cast<size_t>(i)], cb);
-          } catch (const std::exception& e) {
-            ERGO_OMP(omp critical(repro_failure))
-            failure = e.what();
-          }
-          ERGO_OMP(omp critical(repro_progress)) {
-            ++ev.step;
-            ev.elapsed_seconds = clock.seconds();
-            ev.items_per_second = static_cast<double>(ev.step) / std::max(1e-9, ev.elapsed_seconds);
-            bar.on_progress(ev);
-          }
-        }
-        if (!failure.empty())
-          throw RuntimeError("reproduce_paper: setting " + s.id + " failed: " + failure +
-                             " (finished settings are kept in " + cfg.out + "/settings; rerun with --resume)");
-        r.comparisons = paired_comparisons(r, derive_seed(cfg.seed, 9000), cfg.bootstrap);
-        r.wall_seconds = clock.seconds() - started;
-        save_setting(cfg.out, r, opts);
-      }
-      results.push_back(std::move(r));
-    }
-    bar.on_end(ev, reused ? std::to_string(reused) + " setting(s) reused from " + cfg.out + "/settings" : "");
-    const double seconds = clock.seconds();
-    const double rss = peak_rss_mb();
-
-    const nlohmann::json equivalence = exp2_equivalence(results, cfg.equivalence_margin, cfg.alpha);
-    std::vector<Figure> figs = {theorem_figure(results), exp1_figure(results), exp2_figure(results, cfg.exp2_er)};
-    if (const SettingResult* ref = find_member(results, "ablation", "reference (d = ℓ)")) {
-      figs.push_back(learning_figure(*ref));
-      figs.push_back(spectrum_figure(*ref));
-    }
-    const std::string fig_note = write_figures(cfg.out, figs, cfg.figures);
-
-    nlohmann::json j;
-    j["ergo_version"] = ergo::version();
-    j["config"] = to_json(cfg);
-    j["wall_seconds"] = seconds;  // this invocation; each setting records its own
-    j["peak_rss_mb"] = repro::detail::num(rss);
-    j["representations"] = representation_names();
-    j["exp2_eta"] = nlohmann::json::object();
-    for (const auto& [m, e] : eta2) j["exp2_eta"][std::to_string(m)] = e;
-    j["settings"] = nlohmann::json::array();
-    for (const auto& r : results) j["settings"].push_back(setting_json(r));
-    j["equivalence"] = equivalence;
-    io::atomic_write_file(cfg.out + "/results.json", j.dump(1) + "\n");
-    io::atomic_write_file(cfg.out + "/results.csv", results_csv(results));
-    const std::string md = summary_markdown(cfg, results, equivalence, eta2, seconds, rss, fig_note);
-    io::atomic_write_file(cfg.out + "/summary.md", md);
-    std::cout << md;
-    std::cerr << fig_note << "\nwrote " << cfg.out << "/results.json, results.csv, summary.md\n";
+    run_study(load_config(flags), flags.verbose);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "reproduce_paper: " << e.what() << "\n";
