@@ -49,7 +49,8 @@ void BM_RidgeCv(benchmark::State& state) {
     lambda = fit.lambda();
     benchmark::DoNotOptimize(fit.weights().data());
   }
-  state.SetLabel(std::string(ergo::identify::to_string(p.cv)) + " lambda=" + std::to_string(lambda));
+  state.SetLabel(std::string(ergo::identify::to_string(p.cv)) +
+                 " lambda=" + std::to_string(lambda));
   state.counters["threads"] = ergo::num_threads();
 }
 BENCHMARK(BM_RidgeCv)
@@ -84,7 +85,8 @@ void BM_RidgeLooSmall(benchmark::State& state) {
   // Exact LOO costs O(N d k) per λ: shown at a moderate size.
   ergo::Rng rng(1);
   const Matrix<double> f = rng.normal_matrix<double>(64, 20000);
-  const Matrix<double> t = rng.normal_matrix<double>(16, 64) * f + rng.normal_matrix<double>(16, 20000);
+  const Matrix<double> t =
+      rng.normal_matrix<double>(16, 64) * f + rng.normal_matrix<double>(16, 20000);
   ergo::identify::RidgeParams p;
   p.cv = ergo::identify::RidgeCv::Loo;
   for (auto _ : state) {

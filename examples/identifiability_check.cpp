@@ -4,8 +4,9 @@
 // Sources of F and T (--source):
 //   train  (default) a concept world (docs/model.md), a next-token model trained on it (ergo::nn);
 //          F = f_x(x) on fresh contexts, T = the chosen transform of log p(c|x); baseline: the
-//          same architecture untrained, and the one-hot context itself. Also prints Theorem 3.1's quantities for the trained
-//          unembedding (ergo::theory): notes on d vs ℓ, the stacked-identity error, the residual.
+//          same architecture untrained, and the one-hot context itself. Also prints Theorem 3.1's
+//          quantities for the trained unembedding (ergo::theory): notes on d vs ℓ, the
+//          stacked-identity error, the residual.
 //   exact  the Bayes-optimal predictor f_x(x) = log p(y|x) (|V| dims) mixed by a random
 //          invertible matrix plus noise (--noise); baselines: random features and the one-hot
 //          context.
@@ -36,11 +37,16 @@ namespace {
 
 ergo::identify::TargetKind parse_target(const std::string& s) {
   static const std::map<std::string, ergo::identify::TargetKind> kinds = {
-      {"clr", ergo::identify::TargetKind::Clr},           {"ilr", ergo::identify::TargetKind::Ilr},
-      {"alr", ergo::identify::TargetKind::Alr},           {"log_odds", ergo::identify::TargetKind::LogOdds},
-      {"concept_clr", ergo::identify::TargetKind::ConceptClr}, {"probability", ergo::identify::TargetKind::Probability}};
+      {"clr", ergo::identify::TargetKind::Clr},
+      {"ilr", ergo::identify::TargetKind::Ilr},
+      {"alr", ergo::identify::TargetKind::Alr},
+      {"log_odds", ergo::identify::TargetKind::LogOdds},
+      {"concept_clr", ergo::identify::TargetKind::ConceptClr},
+      {"probability", ergo::identify::TargetKind::Probability}};
   auto it = kinds.find(s);
-  if (it == kinds.end()) ergo::throw_invalid("identifiability_check", "--target", "ilr, alr, clr, log_odds, concept_clr or probability", s);
+  if (it == kinds.end())
+    ergo::throw_invalid("identifiability_check", "--target",
+                        "ilr, alr, clr, log_odds, concept_clr or probability", s);
   return it->second;
 }
 
@@ -49,7 +55,8 @@ ergo::identify::TargetKind parse_target(const std::string& s) {
 // constant log p(x), so centred targets are an exact affine function of the raw input: the
 // baseline every representation must beat (a representation that learned nothing beyond its
 // input must not pass).
-ergo::MatrixXd context_one_hot(const ergo::model::ConceptWorld<double>& world, const ergo::IntMatrix& x) {
+ergo::MatrixXd context_one_hot(const ergo::model::ConceptWorld<double>& world,
+                               const ergo::IntMatrix& x) {
   const auto& e = world.x_emission();
   ergo::MatrixXd out = ergo::MatrixXd::Zero(e.total_cardinality(), x.cols());
   for (ergo::Index s = 0; s < x.cols(); ++s)
@@ -78,7 +85,8 @@ ergo::MatrixXd read_csv_samples(const std::string& path) {
     }
     if (!numeric) {
       if (rows.empty()) continue;  // header
-      throw ergo::RuntimeError(path + ": non-numeric value on data line " + std::to_string(rows.size() + 1));
+      throw ergo::RuntimeError(path + ": non-numeric value on data line " +
+                               std::to_string(rows.size() + 1));
     }
     if (!rows.empty() && row.size() != rows[0].size())
       throw ergo::RuntimeError(path + ": line " + std::to_string(rows.size() + 1) + " has " +
@@ -95,7 +103,8 @@ ergo::MatrixXd read_csv_samples(const std::string& path) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 ergo::MatrixXd read_samples(const std::string& path) {
@@ -106,7 +115,8 @@ ergo::MatrixXd read_samples(const std::string& path) {
 ergo::MatrixXd make_t(const ergo::model::ConceptWorld<double>& world, const ergo::IntMatrix& x,
                       ergo::identify::TargetKind kind) {
   if (kind == ergo::identify::TargetKind::LogOdds || kind == ergo::identify::TargetKind::ConceptClr)
-    return ergo::identify::make_targets(kind, world.log_marginals(x), world.graph().cardinalities());
+    return ergo::identify::make_targets(kind, world.log_marginals(x),
+                                        world.graph().cardinalities());
   return ergo::identify::make_targets(kind, world.log_posterior(x));
 }
 
@@ -155,8 +165,7 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--json", o.json_path, "write the report as JSON here ('' to skip)")
       ->capture_default_str();
   app.add_option("--csv", o.csv_path, "also write the report as key,value CSV here");
-  app.add_option("--features", o.features_path,
-                 "files source: F as .npy [N, d] or .csv (N lines)");
+  app.add_option("--features", o.features_path, "files source: F as .npy [N, d] or .csv (N lines)");
   app.add_option("--targets", o.targets_path, "files source: T as .npy [N, k] or .csv (N lines)");
   app.add_option("--groups", o.groups_path, "files source: optional group ids, .npy [N] or .csv");
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
@@ -199,8 +208,7 @@ void train_source(Options& o, const ergo::model::ConceptWorld<double>& world,
   ergo::nn::NextTokenModel<float> model(world.x_cardinalities(), world.vocab_size(), np);
   ergo::nn::NextTokenParams np0 = np;
   np0.seed = ergo::derive_seed(o.seed, 4);
-  const ergo::nn::NextTokenModel<float> untrained(world.x_cardinalities(), world.vocab_size(),
-                                                   np0);
+  const ergo::nn::NextTokenModel<float> untrained(world.x_cardinalities(), world.vocab_size(), np0);
   const ergo::model::Samples train = world.sample(o.n_samples, data_rng);
   const ergo::model::Samples val =
       world.sample(std::max<ergo::Index>(1, o.n_samples / 5), data_rng);
@@ -221,8 +229,9 @@ void train_source(Options& o, const ergo::model::ConceptWorld<double>& world,
   const ergo::theory::IdentifiabilityTheory<double> th(world, model.unembedding());
   const ergo::theory::IdentityCheck chk = th.check(eval.x, p.f);
   const ergo::theory::TheoryPrediction pr = th.predict(eval.x);
-  std::cout << "theory: tokens r + 1 = " << th.tokens().size() << ", rank L̂ = "
-            << th.l_hat_spectrum().rank << ", σ_min(L̂) = " << th.l_hat_spectrum().sigma_min
+  std::cout << "theory: tokens r + 1 = " << th.tokens().size()
+            << ", rank L̂ = " << th.l_hat_spectrum().rank
+            << ", σ_min(L̂) = " << th.l_hat_spectrum().sigma_min
             << ", rank A = " << th.a_spectrum().rank << "\n"
             << "  stacked identity L̂ᵀf_x = Lᵀλ + Δβ − Δh: rms error " << chk.rms_error
             << " (rhs scale " << chk.rhs_scale << ")\n"

@@ -50,8 +50,10 @@ int main(int argc, char** argv) {
     const auto world = ergo::model::make_paper_world<double>(wp, world_rng);
     const ergo::Index l = world.joint_size();
     const ergo::model::Samples train = world.sample(n_samples, data_rng);
-    const ergo::model::Samples val = world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
-    const ergo::model::Samples test = world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
+    const ergo::model::Samples val =
+        world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
+    const ergo::model::Samples test =
+        world.sample(std::max<ergo::Index>(1, n_samples / 5), data_rng);
     std::cout << "ergo " << ergo::version() << " — next-token training on a concept world\n"
               << "  m = " << wp.m << " binary concepts, ℓ = " << l
               << ", x = " << world.context_size() << " bits (η = " << wp.eta

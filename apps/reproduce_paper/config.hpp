@@ -21,9 +21,10 @@ namespace ergo::repro {
 /// Everything the study varies or fixes. Defaults are the full grid (about 10 minutes on 2 cores).
 struct Config {
   // ---- run
-  std::uint64_t seed = 2026;    ///< base seed; repetition r of every setting uses derive_seed(seed, r)
-  int seeds = 10;               ///< repetitions per setting (world, data and networks reseeded)
-  int threads = 2;              ///< repetitions run in parallel, one thread each
+  std::uint64_t seed =
+      2026;         ///< base seed; repetition r of every setting uses derive_seed(seed, r)
+  int seeds = 10;   ///< repetitions per setting (world, data and networks reseeded)
+  int threads = 2;  ///< repetitions run in parallel, one thread each
   std::string out = "results";  ///< output folder
   bool quick = false;           ///< reduced grid (the CI smoke test, seconds)
   bool figures = true;          ///< render figures with gnuplot when it is installed
@@ -48,9 +49,9 @@ struct Config {
   // ---- the theorem against ε: noise sweep at n = ℓ
   std::vector<double> noise_eta = {0.001, 0.01, 0.05, 0.15, 0.3};
   // ---- ablations of the reference setting (d = ℓ)
-  bool ablation_wide = true;      ///< d = 2ℓ
-  bool ablation_low_dim = true;   ///< d = ℓ/4 < ℓ: diversity cannot hold
-  bool ablation_tied = true;      ///< unembedding collapsed to two frozen vectors (rank L̂ = 1)
+  bool ablation_wide = true;     ///< d = 2ℓ
+  bool ablation_low_dim = true;  ///< d = ℓ/4 < ℓ: diversity cannot hold
+  bool ablation_tied = true;     ///< unembedding collapsed to two frozen vectors (rank L̂ = 1)
   // ---- experiment 2: graph structure and scale (Boolean-function observations)
   std::vector<Index> exp2_m = {7, 8};
   std::vector<double> exp2_er = {1.0, 2.0, 3.0};
@@ -61,12 +62,12 @@ struct Config {
   Index exp2_samples_per_config = 300;      ///< training triples = this × ℓ
   Index exp2_eval_per_config = 20;          ///< evaluation contexts = this × ℓ
   // ---- statistics
-  int permutations = 199;        ///< permutation-null draws (0: off)
-  double max_p_value = 0.01;     ///< p-value threshold of the permutation criteria
-  Index null_max_vocab = 64;     ///< run the permutation null only where |V| ≤ this
-  Index readout_max_vocab = 64;  ///< fit the linear softmax readout only where |V| ≤ this
-  double probe_c = 1.0;          ///< inverse L2 strength of the (standardised) logistic probes
-  int bootstrap = 10000;         ///< bootstrap resamples of the paired comparisons across seeds
+  int permutations = 199;            ///< permutation-null draws (0: off)
+  double max_p_value = 0.01;         ///< p-value threshold of the permutation criteria
+  Index null_max_vocab = 64;         ///< run the permutation null only where |V| ≤ this
+  Index readout_max_vocab = 64;      ///< fit the linear softmax readout only where |V| ≤ this
+  double probe_c = 1.0;              ///< inverse L2 strength of the (standardised) logistic probes
+  int bootstrap = 10000;             ///< bootstrap resamples of the paired comparisons across seeds
   double equivalence_margin = 0.05;  ///< exp 2: ± margin on normalised probe accuracy
   double alpha = 0.05;               ///< level of each one-sided equivalence test
 };
@@ -74,22 +75,47 @@ struct Config {
 /// Calls v(key, field) for every field, in the order of results.json.
 template <class C, class V>
 void visit_fields(C& c, V&& v) {
-  v("seed", c.seed); v("seeds", c.seeds); v("threads", c.threads); v("out", c.out);
-  v("quick", c.quick); v("figures", c.figures); v("resume", c.resume);
-  v("m", c.m); v("er_k", c.er_k); v("eta", c.eta); v("tau", c.tau);
-  v("nuisance_ratio", c.nuisance_ratio); v("train_samples", c.train_samples);
-  v("eval_samples", c.eval_samples); v("test_fraction", c.test_fraction);
-  v("hidden", c.hidden); v("epochs", c.epochs); v("batch", c.batch); v("lr", c.lr);
-  v("patience", c.patience); v("exp1_n", c.exp1_n); v("noise_eta", c.noise_eta);
-  v("ablation_wide", c.ablation_wide); v("ablation_low_dim", c.ablation_low_dim);
-  v("ablation_tied", c.ablation_tied); v("exp2_m", c.exp2_m); v("exp2_er", c.exp2_er);
+  v("seed", c.seed);
+  v("seeds", c.seeds);
+  v("threads", c.threads);
+  v("out", c.out);
+  v("quick", c.quick);
+  v("figures", c.figures);
+  v("resume", c.resume);
+  v("m", c.m);
+  v("er_k", c.er_k);
+  v("eta", c.eta);
+  v("tau", c.tau);
+  v("nuisance_ratio", c.nuisance_ratio);
+  v("train_samples", c.train_samples);
+  v("eval_samples", c.eval_samples);
+  v("test_fraction", c.test_fraction);
+  v("hidden", c.hidden);
+  v("epochs", c.epochs);
+  v("batch", c.batch);
+  v("lr", c.lr);
+  v("patience", c.patience);
+  v("exp1_n", c.exp1_n);
+  v("noise_eta", c.noise_eta);
+  v("ablation_wide", c.ablation_wide);
+  v("ablation_low_dim", c.ablation_low_dim);
+  v("ablation_tied", c.ablation_tied);
+  v("exp2_m", c.exp2_m);
+  v("exp2_er", c.exp2_er);
   v("exp2_observations_per_concept", c.exp2_observations_per_concept);
-  v("exp2_parents", c.exp2_parents); v("exp2_target_eps", c.exp2_target_eps);
-  v("exp2_tau", c.exp2_tau); v("exp2_samples_per_config", c.exp2_samples_per_config);
-  v("exp2_eval_per_config", c.exp2_eval_per_config); v("permutations", c.permutations);
-  v("max_p_value", c.max_p_value); v("null_max_vocab", c.null_max_vocab);
-  v("readout_max_vocab", c.readout_max_vocab); v("probe_c", c.probe_c);
-  v("bootstrap", c.bootstrap); v("equivalence_margin", c.equivalence_margin); v("alpha", c.alpha);
+  v("exp2_parents", c.exp2_parents);
+  v("exp2_target_eps", c.exp2_target_eps);
+  v("exp2_tau", c.exp2_tau);
+  v("exp2_samples_per_config", c.exp2_samples_per_config);
+  v("exp2_eval_per_config", c.exp2_eval_per_config);
+  v("permutations", c.permutations);
+  v("max_p_value", c.max_p_value);
+  v("null_max_vocab", c.null_max_vocab);
+  v("readout_max_vocab", c.readout_max_vocab);
+  v("probe_c", c.probe_c);
+  v("bootstrap", c.bootstrap);
+  v("equivalence_margin", c.equivalence_margin);
+  v("alpha", c.alpha);
 }
 
 /// The reduced grid of --quick: two seeds, small samples and networks, one setting per table.
@@ -164,9 +190,9 @@ inline void check(const Config& c) {
             c.max_p_value);
   if (c.permutations > 0)
     check_arg(1.0 / (c.permutations + 1.0) < c.max_p_value, who, "permutations",
-              ergo::detail::str_cat("at least ", static_cast<int>(std::ceil(1.0 / c.max_p_value)),
-                                    " so that the smallest p-value 1/(B+1) is below max_p_value = ",
-                                    c.max_p_value),
+              ergo::detail::str_cat(
+                  "at least ", static_cast<int>(std::ceil(1.0 / c.max_p_value)),
+                  " so that the smallest p-value 1/(B+1) is below max_p_value = ", c.max_p_value),
               c.permutations);
   check_in<Index>("null_max_vocab", c.null_max_vocab, 0, 1 << 20);
   check_in<Index>("readout_max_vocab", c.readout_max_vocab, 0, 1 << 20);
@@ -194,7 +220,8 @@ inline void merge_json(Config& c, const nlohmann::json& j) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.contains(it.key())) {
       std::string keys;
-      for (auto k = known.begin(); k != known.end(); ++k) keys += (keys.empty() ? "" : ", ") + k.key();
+      for (auto k = known.begin(); k != known.end(); ++k)
+        keys += (keys.empty() ? "" : ", ") + k.key();
       throw_invalid(who, it.key(), "one of the known keys (" + keys + ")", "an unknown key");
     }
   }
@@ -204,9 +231,10 @@ inline void merge_json(Config& c, const nlohmann::json& j) {
     // nlohmann converts between number kinds and from booleans silently; refuse what would
     // change meaning (a string for a number, a fraction for an integer, a number for a list).
     const nlohmann::json& ref = known.at(key);
-    bool ok = (ref.is_number() && v.is_number() && !(ref.is_number_integer() && v.is_number_float())) ||
-              (ref.is_boolean() && v.is_boolean()) || (ref.is_string() && v.is_string()) ||
-              (ref.is_array() && v.is_array());
+    bool ok =
+        (ref.is_number() && v.is_number() && !(ref.is_number_integer() && v.is_number_float())) ||
+        (ref.is_boolean() && v.is_boolean()) || (ref.is_string() && v.is_string()) ||
+        (ref.is_array() && v.is_array());
     if (ok) {
       try {
         v.get_to(field);

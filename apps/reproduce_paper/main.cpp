@@ -77,27 +77,27 @@ std::string summary_markdown(const Config& cfg, const std::vector<SettingResult>
                              double seconds, double rss, const std::string& figure_note) {
   std::ostringstream os;
   os << "# reproduce_paper — summary\n\n"
-     << "ergo " << ergo::version() << "; " << cfg.seeds << " seeds per setting (base seed " << cfg.seed
-     << "); " << (cfg.quick ? "quick grid" : "full grid") << "; " << static_cast<int>(seconds)
-     << " s wall, " << static_cast<int>(rss) << " MB peak" << reuse_note(rs)
-     << ". Every number is measured on held-out "
+     << "ergo " << ergo::version() << "; " << cfg.seeds << " seeds per setting (base seed "
+     << cfg.seed << "); " << (cfg.quick ? "quick grid" : "full grid") << "; "
+     << static_cast<int>(seconds) << " s wall, " << static_cast<int>(rss) << " MB peak"
+     << reuse_note(rs) << ". Every number is measured on held-out "
      << "evaluation contexts (grouped by distinct informative context), mean ± std over seeds.\n\n";
   const SettingResult* ref = find_member(rs, "ablation", "reference (d = ℓ)");
   if (ref) {
-    os << "## (a) Learning: the reference setting (m = " << cfg.m << ", n = ℓ, d = ℓ, η = " << cfg.eta
-       << ")\n\n"
+    os << "## (a) Learning: the reference setting (m = " << cfg.m
+       << ", n = ℓ, d = ℓ, η = " << cfg.eta << ")\n\n"
        << "r2_bayes: held-out R² of a ridge map F → Bayes representation; cca_bayes_*: held-out "
        << "canonical correlations with it (over all |V| − 1 directions); gap: (CE − CE_Bayes) / "
        << "(CE_marginal − CE_Bayes); r2_clr: R² against the centred joint log-posterior (met "
        << "exactly by the raw input); probe_acc_norm: (acc − majority) / (Bayes − majority).\n\n"
        << representations_table(*ref, {{"r2_bayes", "R² → Bayes"},
-                                        {"cca_bayes_mean", "mean ρ"},
-                                        {"cca_bayes_min", "ρ_min"},
-                                        {"gap_own", "gap (own head)"},
-                                        {"gap_readout", "gap (readout)"},
-                                        {"r2_clr", "R² → clr"},
-                                        {"r2_logodds", "R² → log-odds"},
-                                        {"probe_acc_norm", "probe acc. (norm.)"}})
+                                       {"cca_bayes_mean", "mean ρ"},
+                                       {"cca_bayes_min", "ρ_min"},
+                                       {"gap_own", "gap (own head)"},
+                                       {"gap_readout", "gap (readout)"},
+                                       {"r2_clr", "R² → clr"},
+                                       {"r2_logodds", "R² → log-odds"},
+                                       {"probe_acc_norm", "probe acc. (norm.)"}})
        << "\nPaired differences across seeds (mean [bootstrap 95 %] wins/n; exact sign test):\n\n"
        << comparisons_table(*ref) << "\n";
   }
@@ -120,17 +120,18 @@ std::string summary_markdown(const Config& cfg, const std::vector<SettingResult>
      << "representation's own unembedding. R² linear: R²(F; Aλ + b); residual share: "
      << "var(residual)/var(F), centred; logit: the same for the stacked identity in token-logit "
      << "space (the Bayes representation's exact form has R² = 1 in both by construction).\n\n"
-     << settings_table(rs, "noise",
-                       {{"mean ε", "world", "eps_mean"},
-                        {"Bayes: R² linear", "bayes_optimal", "theory_r2_linear"},
-                        {"Bayes: residual share", "bayes_optimal", "theory_residual_share"},
-                        {"Bayes: logit R² linear", "bayes_optimal", "theory_logit_r2_linear"},
-                        {"Bayes: logit residual share", "bayes_optimal", "theory_logit_residual_share"},
-                        {"trained: gap", "trained", "gap_own"},
-                        {"trained: logit R² linear", "trained", "theory_logit_r2_linear"},
-                        {"trained: logit R² exact", "trained", "theory_logit_r2_exact"},
-                        {"trained: logit residual share", "trained", "theory_logit_residual_share"},
-                        {"trained: R² exact", "trained", "theory_r2_exact", 3, true}})
+     << settings_table(
+            rs, "noise",
+            {{"mean ε", "world", "eps_mean"},
+             {"Bayes: R² linear", "bayes_optimal", "theory_r2_linear"},
+             {"Bayes: residual share", "bayes_optimal", "theory_residual_share"},
+             {"Bayes: logit R² linear", "bayes_optimal", "theory_logit_r2_linear"},
+             {"Bayes: logit residual share", "bayes_optimal", "theory_logit_residual_share"},
+             {"trained: gap", "trained", "gap_own"},
+             {"trained: logit R² linear", "trained", "theory_logit_r2_linear"},
+             {"trained: logit R² exact", "trained", "theory_logit_r2_exact"},
+             {"trained: logit residual share", "trained", "theory_logit_residual_share"},
+             {"trained: R² exact", "trained", "theory_r2_exact", 3, true}})
      << "\n## (c) Experiment 1: observed bits n (m = " << cfg.m << ", d = ℓ)\n\n"
      << "Normalised probe accuracy (acc − majority)/(Bayes − majority) per representation, "
      << "median [quartiles] over seeds (it is a ratio whose denominator is small in some worlds "
@@ -160,7 +161,8 @@ std::string summary_markdown(const Config& cfg, const std::vector<SettingResult>
                         {"untrained", "untrained", "probe_acc_norm"},
                         {"raw input", "raw_input", "probe_acc_norm"},
                         {"Bayes repr.", "bayes_optimal", "probe_acc_norm"}})
-     << "\nEquivalence across graphs (Welch TOST on the trained network's normalised probe accuracy, "
+     << "\nEquivalence across graphs (Welch TOST on the trained network's normalised probe "
+        "accuracy, "
      << "margin ±" << cfg.equivalence_margin << ", α = " << cfg.alpha << " per side):\n\n"
      << equivalence_table(equivalence) << "\n"
      << figure_note << "\n";
@@ -229,7 +231,8 @@ void run_setting(SettingResult& r, const Config& cfg, const RunOptions& opts, in
   ERGO_OMP(omp parallel for schedule(dynamic, 1) num_threads(threads))
   for (int i = 0; i < cfg.seeds; ++i) {
     try {
-      r.runs[static_cast<size_t>(i)] = run_one(r.setting, opts, r.seeds[static_cast<size_t>(i)], cb);
+      r.runs[static_cast<size_t>(i)] =
+          run_one(r.setting, opts, r.seeds[static_cast<size_t>(i)], cb);
     } catch (const std::exception& e) {
       ERGO_OMP(omp critical(repro_failure))
       failure = e.what();
@@ -324,9 +327,9 @@ void run_study(const Config& cfg, bool verbose) {
     }
     results.push_back(std::move(r));
   }
-  bar.on_end(ev, reused ? std::to_string(reused) + " setting(s) reused from " + cfg.out +
-                              "/settings"
-                        : "");
+  bar.on_end(ev, reused
+                     ? std::to_string(reused) + " setting(s) reused from " + cfg.out + "/settings"
+                     : "");
   write_outputs(cfg, results, eta2, clock.seconds());
 }
 

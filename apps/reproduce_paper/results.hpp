@@ -62,7 +62,8 @@ inline nlohmann::json setting_json(const SettingResult& r) {
   for (size_t i = 0; i < r.runs.size(); ++i) {
     nlohmann::json reps = nlohmann::json::object();
     for (const auto& [name, v] : r.runs[i].reps) reps[name] = v;
-    j["runs"].push_back({{"seed", r.seeds[i]}, {"world", r.runs[i].world}, {"representations", reps}});
+    j["runs"].push_back(
+        {{"seed", r.seeds[i]}, {"world", r.runs[i].world}, {"representations", reps}});
   }
   j["summary"] = summarize(r);
   j["comparisons"] = r.comparisons;
@@ -168,9 +169,12 @@ inline std::string pm(const std::vector<double>& v, int digits = 3) {
 inline std::string paired_cell(const nlohmann::json& c, int digits = 3) {
   if (!c.at("mean").is_number()) return "–";
   char buf[128];
-  const auto d = [&](const char* k) { return c.at(k).is_number() ? c.at(k).get<double>() : std::nan(""); };
-  std::snprintf(buf, sizeof buf, "%+.*f [%+.*f, %+.*f] %d/%d", digits, d("mean"), digits, d("boot_lo"),
-                digits, d("boot_hi"), c.at("positive").get<int>(), c.at("n").get<int>());
+  const auto d = [&](const char* k) {
+    return c.at(k).is_number() ? c.at(k).get<double>() : std::nan("");
+  };
+  std::snprintf(buf, sizeof buf, "%+.*f [%+.*f, %+.*f] %d/%d", digits, d("mean"), digits,
+                d("boot_lo"), digits, d("boot_hi"), c.at("positive").get<int>(),
+                c.at("n").get<int>());
   return buf;
 }
 
@@ -179,8 +183,9 @@ inline std::string paired_cell(const nlohmann::json& c, int digits = 3) {
 inline std::string median_iqr(const std::vector<double>& v, int digits = 3) {
   if (mean_std(v).n == 0) return "–";
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%.*f [%.*f, %.*f]", digits, ergo::identify::quantile(v, 0.5), digits,
-                ergo::identify::quantile(v, 0.25), digits, ergo::identify::quantile(v, 0.75));
+  std::snprintf(buf, sizeof buf, "%.*f [%.*f, %.*f]", digits, ergo::identify::quantile(v, 0.5),
+                digits, ergo::identify::quantile(v, 0.25), digits,
+                ergo::identify::quantile(v, 0.75));
   return buf;
 }
 
@@ -219,8 +224,8 @@ inline std::string settings_table(const std::vector<SettingResult>& rs, const st
 }
 
 /// Rows = representations of one setting, columns = metrics.
-inline std::string representations_table(const SettingResult& r,
-                                         const std::vector<std::pair<std::string, std::string>>& cols) {
+inline std::string representations_table(
+    const SettingResult& r, const std::vector<std::pair<std::string, std::string>>& cols) {
   std::ostringstream os;
   os << "| representation | dim |";
   for (const auto& c : cols) os << " " << c.second << " |";
@@ -259,16 +264,22 @@ inline std::string comparisons_table(const SettingResult& r) {
 /// The exp-2 equivalence tests as a table.
 inline std::string equivalence_table(const nlohmann::json& eq) {
   std::ostringstream os;
-  os << "| m | pair | mean a | mean b | difference | 90 % interval | margin | p (TOST) | equivalent |\n"
+  os << "| m | pair | mean a | mean b | difference | 90 % interval | margin | p (TOST) | "
+        "equivalent |\n"
         "|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& e : eq) {
     char buf[256];
-    auto d = [&](const char* k) { return e.at(k).is_number() ? e.at(k).get<double>() : std::nan(""); };
-    std::snprintf(buf, sizeof buf, "| %d | %s – %s | %.3f | %.3f | %+.3f | [%+.3f, %+.3f] | ±%.3f | %.3g | %s |\n",
+    auto d = [&](const char* k) {
+      return e.at(k).is_number() ? e.at(k).get<double>() : std::nan("");
+    };
+    std::snprintf(buf, sizeof buf,
+                  "| %d | %s – %s | %.3f | %.3f | %+.3f | [%+.3f, %+.3f] | ±%.3f | %.3g | %s |\n",
                   e.at("m").get<int>(), e.at("a").get<std::string>().c_str(),
                   e.at("b").get<std::string>().c_str(), d("mean_a"), d("mean_b"), d("difference"),
                   d("ci_lo"), d("ci_hi"), d("margin"), d("p_value"),
-                  !e.at("evaluated").get<bool>() ? "not evaluated" : e.at("equivalent").get<bool>() ? "yes" : "**no**");
+                  !e.at("evaluated").get<bool>()   ? "not evaluated"
+                  : e.at("equivalent").get<bool>() ? "yes"
+                                                   : "**no**");
     os << buf;
   }
   return os.str();

@@ -36,7 +36,9 @@ struct RunResult {
 
 namespace detail {
 
-inline nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+inline nlohmann::json num(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
 
 inline nlohmann::json vec(const Vector<double>& v) {
   nlohmann::json a = nlohmann::json::array();
@@ -87,10 +89,17 @@ struct RunOptions {
 
   /// Every field, as results.hpp's resume fingerprint records them.
   nlohmann::json to_json() const {
-    return {{"permutations", permutations}, {"max_p_value", max_p_value},
-            {"null_max_vocab", null_max_vocab}, {"readout_max_vocab", readout_max_vocab},
-            {"probe_c", probe_c}, {"test_fraction", test_fraction}, {"hidden", hidden},
-            {"epochs", epochs}, {"batch", batch}, {"patience", patience}, {"lr", lr}};
+    return {{"permutations", permutations},
+            {"max_p_value", max_p_value},
+            {"null_max_vocab", null_max_vocab},
+            {"readout_max_vocab", readout_max_vocab},
+            {"probe_c", probe_c},
+            {"test_fraction", test_fraction},
+            {"hidden", hidden},
+            {"epochs", epochs},
+            {"batch", batch},
+            {"patience", patience},
+            {"lr", lr}};
   }
 
   static RunOptions from(const Config& c) {
@@ -121,8 +130,8 @@ struct Networks {
 /// Builds the network of setting `s` (seeded by `seed`) and trains it, 10 % of `train` held out
 /// for early stopping.
 inline Networks train_network(const Setting& s, const RunOptions& o,
-                              const model::ConceptWorld<double>& world,
-                              const model::Samples& train, std::uint64_t seed, Callback* cb) {
+                              const model::ConceptWorld<double>& world, const model::Samples& train,
+                              std::uint64_t seed, Callback* cb) {
   nn::NextTokenParams np;
   np.hidden = o.hidden;
   np.rep_dim = s.rep_dim;
@@ -180,9 +189,8 @@ inline Evaluation evaluate_representations(const Setting& s, const RunOptions& o
   const Matrix<double> onehot = world.one_hot<double>(eval.x);
   e.input_width = onehot.rows();
   Rng proj_rng(derive_seed(seed, 5));
-  const Matrix<double> projection =
-      proj_rng.normal_matrix<double>(s.rep_dim, onehot.rows(), 0.0,
-                                     1.0 / std::sqrt(static_cast<double>(onehot.rows())));
+  const Matrix<double> projection = proj_rng.normal_matrix<double>(
+      s.rep_dim, onehot.rows(), 0.0, 1.0 / std::sqrt(static_cast<double>(onehot.rows())));
   e.rep["trained"] = net.trained.representations(eval.x).cast<double>();
   e.rep["untrained"] = net.untrained.representations(eval.x).cast<double>();
   e.rep["random_projection"] = projection * onehot;
@@ -211,7 +219,8 @@ inline Evaluation evaluate_representations(const Setting& s, const RunOptions& o
   ip.n_permutations = 0;
   for (const auto& name : representation_names()) {
     ip_null.name = ip.name = name;
-    e.bayes[name] = identify::check_identifiability(e.rep.at(name), target_bayes, ip_null, e.groups);
+    e.bayes[name] =
+        identify::check_identifiability(e.rep.at(name), target_bayes, ip_null, e.groups);
     e.clr[name] = identify::check_identifiability(e.rep.at(name), target_clr, ip, e.groups);
     e.odds[name] = identify::check_identifiability(e.rep.at(name), target_odds, ip, e.groups);
   }
@@ -325,16 +334,16 @@ inline void score_gaps(const std::string& name, const RunOptions& o, const Evalu
   using detail::normalised_gap;
   double gap_own = std::numeric_limits<double>::quiet_NaN();
   if (name == "trained")
-    gap_own = normalised_gap(net.trained.cross_entropy(e.x_te, e.y_te), ceil.ce_bayes,
-                             ceil.ce_marginal);
+    gap_own =
+        normalised_gap(net.trained.cross_entropy(e.x_te, e.y_te), ceil.ce_bayes, ceil.ce_marginal);
   else if (name == "untrained")
     gap_own = normalised_gap(net.untrained.cross_entropy(e.x_te, e.y_te), ceil.ce_bayes,
                              ceil.ce_marginal);
   else if (name == "bayes_optimal")
-    gap_own = normalised_gap(
-        detail::cross_entropy_of(log_softmax_cols((e.head.at(name).transpose() * f_te).eval()),
-                                 e.y_te),
-        ceil.ce_bayes, ceil.ce_marginal);
+    gap_own =
+        normalised_gap(detail::cross_entropy_of(
+                           log_softmax_cols((e.head.at(name).transpose() * f_te).eval()), e.y_te),
+                       ceil.ce_bayes, ceil.ce_marginal);
   R["gap_own"] = detail::num(gap_own);
   double gap_readout = std::numeric_limits<double>::quiet_NaN();
   if (vocab <= o.readout_max_vocab) {
@@ -344,8 +353,7 @@ inline void score_gaps(const std::string& name, const RunOptions& o, const Evalu
     lp.tolerance = 1e-5;  // the CE it is scored by is stable to ~1e-5 nats long before 1e-6
     identify::LogisticRegression readout(lp);
     readout.fit(f_tr, e.y_tr, vocab);
-    gap_readout =
-        normalised_gap(readout.log_loss(f_te, e.y_te), ceil.ce_bayes, ceil.ce_marginal);
+    gap_readout = normalised_gap(readout.log_loss(f_te, e.y_te), ceil.ce_bayes, ceil.ce_marginal);
   }
   R["gap_readout"] = detail::num(gap_readout);
 }
@@ -367,8 +375,8 @@ inline void score_probes(const RunOptions& o, const Evaluation& e, const Ceiling
     if (probe.fit(f_tr, e.c_tr.row(k), 2).ok()) ++converged;
     acc[k] = probe.accuracy(f_te, e.c_te.row(k));
     const double room = ceil.bayes_acc[k] - ceil.maj_acc[k];
-    acc_norm[k] = room > 0.01 ? (acc[k] - ceil.maj_acc[k]) / room
-                              : std::numeric_limits<double>::quiet_NaN();
+    acc_norm[k] =
+        room > 0.01 ? (acc[k] - ceil.maj_acc[k]) / room : std::numeric_limits<double>::quiet_NaN();
   }
   const double room = ceil.bayes_acc.sum() - ceil.maj_acc.sum();
   R["probe_acc"] = num(acc.mean());
@@ -385,10 +393,16 @@ inline void score_probes(const RunOptions& o, const Evaluation& e, const Ceiling
 inline void score_theory(const std::string& name, const model::ConceptWorld<double>& world,
                          const Evaluation& e, const Matrix<double>& f_te, nlohmann::json& R) {
   using detail::num;
-  const char* theory_keys[] = {"theory_r2_linear", "theory_r2_exact", "theory_residual_share",
-                               "theory_logit_r2_linear", "theory_logit_r2_exact",
-                               "theory_logit_residual_share", "a_rank", "a_condition",
-                               "lhat_rank", "lhat_condition"};
+  const char* theory_keys[] = {"theory_r2_linear",
+                               "theory_r2_exact",
+                               "theory_residual_share",
+                               "theory_logit_r2_linear",
+                               "theory_logit_r2_exact",
+                               "theory_logit_residual_share",
+                               "a_rank",
+                               "a_condition",
+                               "lhat_rank",
+                               "lhat_condition"};
   for (const char* k : theory_keys) R[k] = nullptr;
   if (!e.head.count(name)) return;
   const theory::IdentifiabilityTheory<double> th(world, e.head.at(name));

@@ -42,14 +42,16 @@ struct Membership {
 struct Setting {
   std::string id;                       ///< unique, file-name safe (resume files)
   std::vector<Membership> memberships;  ///< tables and labels
-  model::PaperWorldParams world;               ///< world parameters (η calibrated for exp 2)
+  model::PaperWorldParams world;        ///< world parameters (η calibrated for exp 2)
   Index rep_dim = 0;                    ///< d of the network
   bool tied = false;                    ///< collapsed, frozen unembedding
   Index train_samples = 0, eval_samples = 0;
-  nlohmann::json params;                ///< what defines the setting (written to results.json)
+  nlohmann::json params;  ///< what defines the setting (written to results.json)
 };
 
-inline bool same_run(const Setting& a, const Setting& b) { return a.id == b.id; }
+inline bool same_run(const Setting& a, const Setting& b) {
+  return a.id == b.id;
+}
 
 namespace detail {
 
@@ -80,7 +82,7 @@ inline Setting make_setting(const model::PaperWorldParams& w, Index d, bool tied
               {"eta", w.eta},
               {"tau", w.tau},
               {"context", w.context == model::ContextKind::PermutedOneHot ? "permuted_one_hot"
-                                                                   : "boolean_functions"},
+                                                                          : "boolean_functions"},
               {"token", w.token == model::TokenKind::Table ? "table" : "additive"},
               {"d", d},
               {"vocab", l + 1},
@@ -170,15 +172,18 @@ inline double calibrate_exp2_eta(const Config& c, Index m) {
 
 /// Every setting of the configured grid, each once (a setting shared by several tables carries
 /// several memberships). `exp2_eta` gives the calibrated η per exp-2 m (calibrate_exp2_eta).
-inline std::vector<Setting> make_settings(const Config& c, const std::map<Index, double>& exp2_eta) {
+inline std::vector<Setting> make_settings(const Config& c,
+                                          const std::map<Index, double>& exp2_eta) {
   using detail::make_setting;
   std::vector<Setting> out;
   const model::PaperWorldParams ref = reference_world(c);
   const Index l = Index(1) << c.m;
   const Index nt = c.train_samples, ne = c.eval_samples;
-  detail::add_setting(out, make_setting(ref, l, false, nt, ne, "ref"), {"ablation", "reference (d = ℓ)", 0});
+  detail::add_setting(out, make_setting(ref, l, false, nt, ne, "ref"),
+                      {"ablation", "reference (d = ℓ)", 0});
   if (c.ablation_wide)
-    detail::add_setting(out, make_setting(ref, 2 * l, false, nt, ne, "ref"), {"ablation", "d = 2ℓ", 1});
+    detail::add_setting(out, make_setting(ref, 2 * l, false, nt, ne, "ref"),
+                        {"ablation", "d = 2ℓ", 1});
   if (c.ablation_low_dim)
     detail::add_setting(out, make_setting(ref, std::max<Index>(1, l / 4), false, nt, ne, "ref"),
                         {"ablation", "d = ℓ/4", 2});
@@ -188,12 +193,14 @@ inline std::vector<Setting> make_settings(const Config& c, const std::map<Index,
   for (double e : c.noise_eta) {
     ergo::model::PaperWorldParams w = ref;
     w.eta = e;
-    detail::add_setting(out, make_setting(w, l, false, nt, ne, "ref"), {"noise", "η = " + detail::num_id(e), e});
+    detail::add_setting(out, make_setting(w, l, false, nt, ne, "ref"),
+                        {"noise", "η = " + detail::num_id(e), e});
   }
   for (Index n : c.exp1_n) {
     ergo::model::PaperWorldParams w = ref;
     w.n_observed = n;
-    detail::add_setting(out, make_setting(w, l, false, nt, ne, "ref"), {"exp1", "n = " + std::to_string(n), static_cast<double>(n)});
+    detail::add_setting(out, make_setting(w, l, false, nt, ne, "ref"),
+                        {"exp1", "n = " + std::to_string(n), static_cast<double>(n)});
   }
   for (Index m : c.exp2_m)
     for (double k : c.exp2_er) {

@@ -39,12 +39,14 @@ struct SettingResult {
 
 /// Per-seed values of a scalar metric of one representation ("world" for world-level ones);
 /// null values become NaN.
-inline std::vector<double> values(const SettingResult& r, const std::string& rep, const std::string& key) {
+inline std::vector<double> values(const SettingResult& r, const std::string& rep,
+                                  const std::string& key) {
   std::vector<double> v;
   for (const auto& run : r.runs) {
     const nlohmann::json& j = rep == "world" ? run.world : run.reps.at(rep);
-    v.push_back(j.contains(key) && j.at(key).is_number() ? j.at(key).get<double>()
-                                                         : std::numeric_limits<double>::quiet_NaN());
+    v.push_back(j.contains(key) && j.at(key).is_number()
+                    ? j.at(key).get<double>()
+                    : std::numeric_limits<double>::quiet_NaN());
   }
   return v;
 }
@@ -52,7 +54,8 @@ inline std::vector<double> values(const SettingResult& r, const std::string& rep
 /// Mean and sample standard deviation of the finite values (NaN if none; std 0 for one value),
 /// and how many were finite.
 struct MeanStd {
-  double mean = std::numeric_limits<double>::quiet_NaN(), sd = std::numeric_limits<double>::quiet_NaN();
+  double mean = std::numeric_limits<double>::quiet_NaN(),
+         sd = std::numeric_limits<double>::quiet_NaN();
   Index n = 0;
 };
 
@@ -75,21 +78,22 @@ inline MeanStd mean_std(const std::vector<double>& v) {
 
 /// The metrics paired comparisons are made on (higher is better for all but gaps).
 inline const std::vector<std::string>& compared_metrics() {
-  static const std::vector<std::string> k = {"r2_bayes", "cca_bayes_mean", "cca_bayes_min",
+  static const std::vector<std::string> k = {"r2_bayes",    "cca_bayes_mean", "cca_bayes_min",
                                              "gap_readout", "probe_acc_norm", "r2_logodds",
                                              "r2_clr"};
   return k;
 }
 
 /// Paired comparisons trained − untrained and trained − random_projection across the seeds.
-inline nlohmann::json paired_comparisons(const SettingResult& r, std::uint64_t seed, int n_bootstrap) {
+inline nlohmann::json paired_comparisons(const SettingResult& r, std::uint64_t seed,
+                                         int n_bootstrap) {
   nlohmann::json out = nlohmann::json::object();
   for (const char* other : {"untrained", "random_projection", "raw_input"}) {
     nlohmann::json c = nlohmann::json::object();
     for (const auto& key : compared_metrics()) {
       Rng rng(derive_seed(seed, std::hash<std::string>{}(std::string(other) + key) & 0xffffffff));
-      const identify::PairedComparison pc =
-          ergo::identify::compare_paired(values(r, "trained", key), values(r, other, key), rng, n_bootstrap);
+      const identify::PairedComparison pc = ergo::identify::compare_paired(
+          values(r, "trained", key), values(r, other, key), rng, n_bootstrap);
       c[key] = {{"n", pc.n},
                 {"mean", detail::num(pc.mean)},
                 {"sd", detail::num(pc.sd)},
@@ -109,7 +113,8 @@ inline nlohmann::json paired_comparisons(const SettingResult& r, std::uint64_t s
 
 /// Experiment 2's "holds across graphs": for every m, TOST equivalence of the trained network's
 /// normalised probe accuracy between each pair of ER-k settings.
-inline nlohmann::json exp2_equivalence(const std::vector<SettingResult>& rs, double margin, double alpha) {
+inline nlohmann::json exp2_equivalence(const std::vector<SettingResult>& rs, double margin,
+                                       double alpha) {
   nlohmann::json out = nlohmann::json::array();
   std::vector<const SettingResult*> e2;
   for (const auto& r : rs)
@@ -119,8 +124,9 @@ inline nlohmann::json exp2_equivalence(const std::vector<SettingResult>& rs, dou
       const auto& a = *e2[i];
       const auto& b = *e2[j];
       if (a.setting.world.m != b.setting.world.m) continue;
-      const identify::EquivalenceTest t = ergo::identify::equivalence_test(values(a, "trained", "probe_acc_norm"),
-                                                 values(b, "trained", "probe_acc_norm"), margin, alpha);
+      const identify::EquivalenceTest t =
+          ergo::identify::equivalence_test(values(a, "trained", "probe_acc_norm"),
+                                           values(b, "trained", "probe_acc_norm"), margin, alpha);
       out.push_back({{"m", a.setting.world.m},
                      {"a", "ER" + detail::num_id(a.setting.world.er_k)},
                      {"b", "ER" + detail::num_id(b.setting.world.er_k)},

@@ -9,7 +9,7 @@ int main() {
   ergo::model::PaperWorldParams params;  // 4 binary concepts on a random ER-1 DAG, 16 noisy bits
   const auto world = ergo::model::make_paper_world<double>(params, rng);
 
-  const ergo::model::Samples s = world.sample(5000, rng);           // columns are samples
+  const ergo::model::Samples s = world.sample(5000, rng);    // columns are samples
   const ergo::MatrixXd log_post = world.log_posterior(s.x);  // 16 × 5000: log p(c | x)
   const ergo::MatrixXd odds = world.log_odds(s.x);           // 4 × 5000: per-concept log-odds
 

@@ -56,7 +56,8 @@ TEST(IdentifyComparison, SignTestIsTheExactBinomialTail) {
   for (Index pos = 0; pos <= 12; ++pos)
     for (Index neg = 0; neg <= 12; ++neg) {
       const Index n = pos + neg;
-      const double expect = n == 0 ? 1.0 : std::min(1.0, 2.0 * binomial_half_cdf(n, std::min(pos, neg)));
+      const double expect =
+          n == 0 ? 1.0 : std::min(1.0, 2.0 * binomial_half_cdf(n, std::min(pos, neg)));
       EXPECT_NEAR(sign_test_p_value(pos, neg), expect, 1e-14) << pos << " " << neg;
     }
   EXPECT_DOUBLE_EQ(sign_test_p_value(10, 0), 2.0 / 1024.0);  // 10/10 wins: p = 0.00195

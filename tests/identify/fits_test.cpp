@@ -38,7 +38,8 @@ TEST(IdentifyTargets, HelmertBasisIsOrthonormalAndSumZero) {
     ASSERT_EQ(v.cols(), l - 1);
     // Closed-form entries: orthonormality holds to a few ulps.
     EXPECT_EIGEN_NEAR((v.transpose() * v).eval(), Matrix<double>::Identity(l - 1, l - 1), 1e-14);
-    EXPECT_EIGEN_NEAR((v.transpose() * Vector<double>::Ones(l)).eval(), Vector<double>::Zero(l - 1), 1e-14);
+    EXPECT_EIGEN_NEAR((v.transpose() * Vector<double>::Ones(l)).eval(), Vector<double>::Zero(l - 1),
+                      1e-14);
   }
 }
 
@@ -89,7 +90,8 @@ TEST(IdentifyTargets, NonFiniteInputIsRefusedWithACount) {
     ilr(lp);
     FAIL() << "no throw";
   } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr("ilr(): log_post: expected all entries finite, got 2 non-finite of 12"));
+    EXPECT_THAT(e.what(),
+                HasSubstr("ilr(): log_post: expected all entries finite, got 2 non-finite of 12"));
   }
   Matrix<double> clipped = lp;
   EXPECT_EQ(floor_log_probabilities(clipped, std::log(1e-6)), 1);  // −inf clipped, NaN left
@@ -136,14 +138,16 @@ TEST(IdentifyRidge, CvPathsMatchBruteForce) {
   Rng rng(11);
   const Index d = 4, k = 2, n = 40;
   const Matrix<double> f = rng.normal_matrix<double>(d, n);
-  Matrix<double> t = rng.normal_matrix<double>(k, d) * f + rng.normal_matrix<double>(k, n, 0.0, 0.7);
+  Matrix<double> t =
+      rng.normal_matrix<double>(k, d) * f + rng.normal_matrix<double>(k, n, 0.0, 0.7);
   RidgeParams p;
   p.grid_size = 5;
   p.grid_min = 1e-3;
   p.grid_max = 10.0;
 
   // Direct ridge with intercept on a subset, returned as (W, b).
-  auto direct = [&](const std::vector<Index>& idx, double lam, Matrix<double>& w, Vector<double>& b) {
+  auto direct = [&](const std::vector<Index>& idx, double lam, Matrix<double>& w,
+                    Vector<double>& b) {
     Matrix<double> x(d, static_cast<Index>(idx.size())), y(k, static_cast<Index>(idx.size()));
     for (size_t i = 0; i < idx.size(); ++i) {
       x.col(static_cast<Index>(i)) = f.col(idx[i]);
@@ -274,7 +278,8 @@ TEST(IdentifyRidge, RejectsBadInput) {
     RidgeRegression().fit(f, t);
     FAIL() << "no throw";
   } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr("RidgeRegression::fit(): t: expected 10 columns (as f), got 9"));
+    EXPECT_THAT(e.what(),
+                HasSubstr("RidgeRegression::fit(): t: expected 10 columns (as f), got 9"));
   }
   Matrix<double> t2 = Matrix<double>::Zero(2, 10);
   f(1, 1) = std::numeric_limits<double>::quiet_NaN();
@@ -311,15 +316,18 @@ TEST(IdentifyCca, MatchesTheWhitenedCrossCovarianceAndIsInvariantToInvertibleMap
   Rng rng(21);
   const Index d = 5, k = 3, n = 400;
   const Matrix<double> f = rng.normal_matrix<double>(d, n);
-  const Matrix<double> t = rng.normal_matrix<double>(k, d) * f + rng.normal_matrix<double>(k, n, 0.0, 1.5);
+  const Matrix<double> t =
+      rng.normal_matrix<double>(k, d) * f + rng.normal_matrix<double>(k, n, 0.0, 1.5);
   // Reference: singular values of Σ_FF^{-1/2} Σ_FT Σ_TT^{-1/2}.
   const Matrix<double> fc = f.colwise() - f.rowwise().mean(), tc = t.colwise() - t.rowwise().mean();
   auto inv_sqrt = [](const Matrix<double>& s) {
     Eigen::SelfAdjointEigenSolver<Matrix<double>> es(s);
-    return Matrix<double>(es.eigenvectors() * es.eigenvalues().cwiseInverse().cwiseSqrt().asDiagonal() *
+    return Matrix<double>(es.eigenvectors() *
+                          es.eigenvalues().cwiseInverse().cwiseSqrt().asDiagonal() *
                           es.eigenvectors().transpose());
   };
-  const Matrix<double> m = inv_sqrt(fc * fc.transpose()) * (fc * tc.transpose()) * inv_sqrt(tc * tc.transpose());
+  const Matrix<double> m =
+      inv_sqrt(fc * fc.transpose()) * (fc * tc.transpose()) * inv_sqrt(tc * tc.transpose());
   const Vector<double> want = Eigen::JacobiSVD<Matrix<double>>(m).singularValues();
   Cca base;
   base.fit(f, t);
@@ -340,11 +348,14 @@ TEST(IdentifyCca, MatchesTheWhitenedCrossCovarianceAndIsInvariantToInvertibleMap
   // Held-out spectra are invariant too (variates change only by the same map).
   const Matrix<double> f_te = rng.normal_matrix<double>(d, 150);
   const Matrix<double> t_te = rng.normal_matrix<double>(k, 150);
-  EXPECT_EIGEN_NEAR(c1.evaluate(mf * f_te, t_te).cwiseAbs(), base.evaluate(f_te, t_te).cwiseAbs(), 1e-10);
-  EXPECT_EIGEN_NEAR(c2.evaluate(f_te, mt * t_te).cwiseAbs(), base.evaluate(f_te, t_te).cwiseAbs(), 1e-10);
+  EXPECT_EIGEN_NEAR(c1.evaluate(mf * f_te, t_te).cwiseAbs(), base.evaluate(f_te, t_te).cwiseAbs(),
+                    1e-10);
+  EXPECT_EIGEN_NEAR(c2.evaluate(f_te, mt * t_te).cwiseAbs(), base.evaluate(f_te, t_te).cwiseAbs(),
+                    1e-10);
   // Variates have unit training variance.
   const Matrix<double> u = base.transform_x(f);
-  EXPECT_NEAR((u.row(0).array() - u.row(0).mean()).square().sum() / static_cast<double>(n - 1), 1.0, 1e-10);
+  EXPECT_NEAR((u.row(0).array() - u.row(0).mean()).square().sum() / static_cast<double>(n - 1), 1.0,
+              1e-10);
 }
 
 TEST(IdentifyCca, RankDeficientBlockAndRegularisation) {
@@ -363,11 +374,13 @@ TEST(IdentifyCca, RankDeficientBlockAndRegularisation) {
   reg.fit(f, t);
   EXPECT_EQ(reg.method(), CcaMethod::Gram);
   // Regularised directions are suboptimal in-sample: never above the plain correlations.
-  for (Index i = 0; i < reg.components(); ++i) EXPECT_LE(reg.correlations()[i], cca.correlations()[0] + 1e-12);
+  for (Index i = 0; i < reg.components(); ++i)
+    EXPECT_LE(reg.correlations()[i], cca.correlations()[0] + 1e-12);
   p.method = CcaMethod::Qr;
   EXPECT_THROW(Cca{p}, InvalidArgument);
   // Automatic ridge: a block with N < 10 p gets r = min(1, p/N), the other none.
-  const Matrix<double> f2 = rng.normal_matrix<double>(30, 100), t2 = rng.normal_matrix<double>(3, 100);
+  const Matrix<double> f2 = rng.normal_matrix<double>(30, 100),
+                       t2 = rng.normal_matrix<double>(3, 100);
   Cca autocca;
   autocca.fit(f2, t2);
   EXPECT_EQ(autocca.method(), CcaMethod::Gram);
@@ -459,7 +472,8 @@ TEST(IdentifyCorrelation, MccFindsAPlantedSignedPermutation) {
     // Noise sd 0.05 against unit signal: |corr| ≈ 0.9988 each.
     EXPECT_GT(r.mcc, 0.99);
   }
-  const MccResult h = mcc_out_of_sample(t.leftCols(250), f.leftCols(250), t.rightCols(250), f.rightCols(250));
+  const MccResult h =
+      mcc_out_of_sample(t.leftCols(250), f.leftCols(250), t.rightCols(250), f.rightCols(250));
   EXPECT_GT(h.mcc, 0.99);
   // More factors than dimensions: unmatched factors count 0.
   const MccResult wide = mcc(f.topRows(3), t.topRows(2));

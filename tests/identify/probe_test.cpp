@@ -64,7 +64,8 @@ TEST(IdentifyProbe, GradientMatchesFiniteDifferences) {
     const Index d = 3, n = 30, rows = k == 2 ? 1 : k;
     const Matrix<double> x = rng.normal_matrix<double>(d, n);
     IndexVector y(n);
-    for (Index i = 0; i < n; ++i) y[i] = static_cast<Index>(rng.uniform_int(static_cast<std::uint64_t>(k)));
+    for (Index i = 0; i < n; ++i)
+      y[i] = static_cast<Index>(rng.uniform_int(static_cast<std::uint64_t>(k)));
     LogisticParams p;
     p.c = 0.7;
     const Vector<double> theta = rng.normal_matrix<double>(rows * d + rows, 1, 0.0, 0.5);
@@ -76,7 +77,8 @@ TEST(IdentifyProbe, GradientMatchesFiniteDifferences) {
       tp[q] += h;
       tm[q] -= h;
       const double fd = (ergo::identify::detail::logistic_objective(x, y, k, p, tp, scratch) -
-                         ergo::identify::detail::logistic_objective(x, y, k, p, tm, scratch)) / (2.0 * h);
+                         ergo::identify::detail::logistic_objective(x, y, k, p, tm, scratch)) /
+                        (2.0 * h);
       // Central differences: truncation O(h²) ≈ 1e-12, rounding O(eps·f/h) ≈ 1e-10.
       EXPECT_NEAR(grad[q], fd, 1e-8) << "K = " << k << ", parameter " << q;
     }

@@ -33,9 +33,10 @@ std::vector<Index> blocks_of(Index n, Index size) {
 Index binomial_upper(Index m, double p, double alpha) {
   double cdf = 0.0;
   for (Index q = 0; q <= m; ++q) {
-    cdf += std::exp(std::lgamma(static_cast<double>(m + 1)) - std::lgamma(static_cast<double>(q + 1)) -
-                    std::lgamma(static_cast<double>(m - q + 1)) + static_cast<double>(q) * std::log(p) +
-                    static_cast<double>(m - q) * std::log1p(-p));
+    cdf += std::exp(
+        std::lgamma(static_cast<double>(m + 1)) - std::lgamma(static_cast<double>(q + 1)) -
+        std::lgamma(static_cast<double>(m - q + 1)) + static_cast<double>(q) * std::log(p) +
+        static_cast<double>(m - q) * std::log1p(-p));
     if (1.0 - cdf < alpha) return q;
   }
   return m;
@@ -52,9 +53,11 @@ TEST(IdentifyResampling, GroupedSplitKeepsGroupsWhole) {
   const Split s = train_test_split(n, 0.3, rng, g);
   EXPECT_EQ(s.train.size() + s.test.size(), n);
   std::set<Index> train_groups, test_groups;
-  for (Index i = 0; i < s.train.size(); ++i) train_groups.insert(g[static_cast<size_t>(s.train[i])]);
+  for (Index i = 0; i < s.train.size(); ++i)
+    train_groups.insert(g[static_cast<size_t>(s.train[i])]);
   for (Index i = 0; i < s.test.size(); ++i) test_groups.insert(g[static_cast<size_t>(s.test[i])]);
-  for (Index id : test_groups) EXPECT_EQ(train_groups.count(id), 0u) << "group " << id << " straddles";
+  for (Index id : test_groups)
+    EXPECT_EQ(train_groups.count(id), 0u) << "group " << id << " straddles";
   // round(0.3 · 103) = 31 samples wanted; groups of 5 overshoot by at most 4.
   EXPECT_GE(s.test.size(), 31);
   EXPECT_LE(s.test.size(), 35);
@@ -65,7 +68,8 @@ TEST(IdentifyResampling, GroupedSplitKeepsGroupsWhole) {
 TEST(IdentifyResampling, FoldsPermutationsAndBootstrapRespectGroups) {
   const Index n = 60;
   std::vector<Index> g(static_cast<size_t>(n));
-  for (Index i = 0; i < n; ++i) g[static_cast<size_t>(i)] = i < 40 ? i / 4 : 100 + (i - 40) / 5;  // sizes 4 and 5
+  for (Index i = 0; i < n; ++i)
+    g[static_cast<size_t>(i)] = i < 40 ? i / 4 : 100 + (i - 40) / 5;  // sizes 4 and 5
   Rng rng(2);
   const IndexVector fold = fold_assignment(n, 3, rng, g);
   std::map<Index, std::set<Index>> folds_of_group;
@@ -75,7 +79,8 @@ TEST(IdentifyResampling, FoldsPermutationsAndBootstrapRespectGroups) {
     ++load[static_cast<size_t>(fold[i])];
   }
   for (const auto& kv : folds_of_group) EXPECT_EQ(kv.second.size(), 1u);
-  for (Index l : load) EXPECT_NEAR(static_cast<double>(l), 20.0, 5.0);  // greedy balance within a group
+  for (Index l : load)
+    EXPECT_NEAR(static_cast<double>(l), 20.0, 5.0);  // greedy balance within a group
 
   const IndexVector p = permute_samples(n, rng, g);
   std::vector<Index> sorted(p.data(), p.data() + n);
@@ -252,7 +257,8 @@ TEST(IdentifyReport, JsonAndCsvOutput) {
   EXPECT_THAT(csv, HasSubstr("baselines[0].forward.test.mean,"));
   EXPECT_THAT(csv, HasSubstr("verdict.criteria[6].name,\"selectivity_r2\""));
   EXPECT_EQ(ergo::identify::detail::format_double(0.1), "0.1");
-  EXPECT_EQ(std::strtod(ergo::identify::detail::format_double(1.0 / 3.0).c_str(), nullptr), 1.0 / 3.0);
+  EXPECT_EQ(std::strtod(ergo::identify::detail::format_double(1.0 / 3.0).c_str(), nullptr),
+            1.0 / 3.0);
 #ifdef ERGO_TEST_HAVE_NLOHMANN_JSON
   const auto j = nlohmann::json::parse(json);  // throws on invalid JSON
   EXPECT_EQ(j["data"]["n_samples"].get<Index>(), r.n_samples);
@@ -270,10 +276,12 @@ TEST(IdentifyReport, RejectsBadInput) {
     check_identifiability(f, t);
     FAIL() << "no throw";
   } catch (const InvalidArgument& e) {
-    EXPECT_THAT(e.what(), HasSubstr("check_identifiability(): t: expected 10 columns (as f), got 11"));
+    EXPECT_THAT(e.what(),
+                HasSubstr("check_identifiability(): t: expected 10 columns (as f), got 11"));
   }
   IdentifiabilityParams p;
   p.test_fraction = 1.5;
   EXPECT_THROW(check_identifiability(f, f, p), InvalidArgument);
-  EXPECT_THROW(check_identifiability(f, f, IdentifiabilityParams{}, std::vector<Index>{1, 2}), InvalidArgument);
+  EXPECT_THROW(check_identifiability(f, f, IdentifiabilityParams{}, std::vector<Index>{1, 2}),
+               InvalidArgument);
 }

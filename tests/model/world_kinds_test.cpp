@@ -32,7 +32,8 @@ TEST(WorldKinds, NuisanceBitsLeaveEveryPosteriorUnchanged) {
   EXPECT_EQ(nuisance.size(), 5);
   EXPECT_EIGEN_NEAR(nuisance.prob_table().row(1), RowVector<double>::Constant(8, 0.3), 1e-15);
   const ConceptWorld<double> plain(model, informative, token);
-  const ConceptWorld<double> noisy(model, Emission<double>::concatenate(informative, nuisance), token);
+  const ConceptWorld<double> noisy(model, Emission<double>::concatenate(informative, nuisance),
+                                   token);
   EXPECT_EQ(noisy.context_size(), 13);
   EXPECT_EQ(noisy.x_emission().permutation(), informative.permutation());
   Rng srng(3);
@@ -111,7 +112,8 @@ TEST(WorldKinds, AdditiveTokenHasNoInteractionsBetweenConcepts) {
     };
     for (Index v = 1; v < 9; ++v) {
       auto diff = [&](Index j) { return lt(v, j) - lt(0, j); };
-      worst = std::max(worst, std::abs(diff(idx(1, 1)) - diff(idx(1, 0)) - diff(idx(0, 1)) + diff(idx(0, 0))));
+      worst = std::max(
+          worst, std::abs(diff(idx(1, 1)) - diff(idx(1, 0)) - diff(idx(0, 1)) + diff(idx(0, 0))));
       signal = std::max(signal, std::abs(diff(idx(1, 0)) - diff(idx(0, 0))));
     }
   }

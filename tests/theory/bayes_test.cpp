@@ -43,7 +43,8 @@ TEST(TheoryBayes, RepresentationAndUnembeddingReproduceThePredictiveExactly) {
   ASSERT_EQ(u.rows(), w.vocab_size() - 1);
   ASSERT_EQ(u.cols(), w.vocab_size());
   EXPECT_EIGEN_NEAR(log_softmax_cols((u.transpose() * f).eval()), w.log_predictive(s.x), 1e-12);
-  EXPECT_EIGEN_NEAR((u * u.transpose()).eval(), Matrix<double>::Identity(u.rows(), u.rows()), 1e-14);
+  EXPECT_EIGEN_NEAR((u * u.transpose()).eval(), Matrix<double>::Identity(u.rows(), u.rows()),
+                    1e-14);
   EXPECT_THROW(bayes_unembedding(1), InvalidArgument);
 }
 

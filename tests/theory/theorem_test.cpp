@@ -1,6 +1,6 @@
-// Tests for ergo/theory: the stacked identity (docs/theory.md, "What is computed") for the exact predictor,
-// β and h against brute force, A as the least-squares solution, the dimension notes, token
-// selection, lifting matrices and input validation.
+// Tests for ergo/theory: the stacked identity (docs/theory.md, "What is computed") for the exact
+// predictor, β and h against brute force, A as the least-squares solution, the dimension notes,
+// token selection, lifting matrices and input validation.
 #include "common/test_utils.hpp"
 
 #include <ergo/theory.hpp>
@@ -23,9 +23,9 @@ namespace {
 ConceptWorld<double> small_world(std::uint64_t seed, Index m = 3) {
   Rng rng(seed);
   PaperWorldParams p;
-  p.m = m;           // ℓ = 2^m
-  p.eta = 0.1;       // full-support context emission
-  p.vocab = -1;      // ℓ + 1 softmax tokens (full support)
+  p.m = m;       // ℓ = 2^m
+  p.eta = 0.1;   // full-support context emission
+  p.vocab = -1;  // ℓ + 1 softmax tokens (full support)
   return make_paper_world<double>(p, rng);
 }
 
@@ -93,7 +93,8 @@ TEST(TheoryTheorem, BetaAndHMatchBruteForce) {
     double beta = 0.0;
     for (Index i = 0; i < l; ++i) beta += post[i] * log_y(y, i);
     EXPECT_NEAR(th.beta()[j], beta, 1e-12);
-    const Matrix<double> lxy = world.log_posterior_xy(s.x, IntRowVector::Constant(s.x.cols(), static_cast<std::int32_t>(y)));
+    const Matrix<double> lxy = world.log_posterior_xy(
+        s.x, IntRowVector::Constant(s.x.cols(), static_cast<std::int32_t>(y)));
     for (Index n = 0; n < s.x.cols(); ++n) {
       const double h = post.dot(lxy.col(n));
       EXPECT_NEAR(p.h(j, n), h, 1e-11);
@@ -111,7 +112,8 @@ TEST(TheoryTheorem, AIsTheLeastSquaresSolutionAndAnnihilatesConstants) {
     const IdentifiabilityTheory<double> th(world, u);
     EXPECT_TRUE(th.diversity_holds());
     EXPECT_EIGEN_NEAR((th.l_hat().transpose() * th.a()).eval(), th.l_matrix().transpose(), 1e-10);
-    EXPECT_EIGEN_NEAR((th.a() * Vector<double>::Ones(l)).eval(), Vector<double>::Zero(l + 4), 1e-12);
+    EXPECT_EIGEN_NEAR((th.a() * Vector<double>::Ones(l)).eval(), Vector<double>::Zero(l + 4),
+                      1e-12);
     EXPECT_EIGEN_NEAR(th.l_matrix().colwise().sum(), RowVector<double>::Zero(l), 1e-14);
     EXPECT_LE(th.a_spectrum().rank, l - 1);
     EXPECT_EIGEN_NEAR((th.l_hat().transpose() * th.b()).eval(), th.delta_beta(), 1e-10);
@@ -122,7 +124,8 @@ TEST(TheoryTheorem, AIsTheLeastSquaresSolutionAndAnnihilatesConstants) {
     EXPECT_TRUE(th.paper_setting());
     EXPECT_FALSE(any_note_contains(th.notes(), "needs d = ℓ"));
     // L̂ square invertible: pinv(L̂ᵀ) is the inverse.
-    EXPECT_EIGEN_NEAR((th.l_hat_pinv_t() * th.l_hat().transpose()).eval(), Matrix<double>::Identity(l, l), 1e-9);
+    EXPECT_EIGEN_NEAR((th.l_hat_pinv_t() * th.l_hat().transpose()).eval(),
+                      Matrix<double>::Identity(l, l), 1e-9);
   }
 }
 

@@ -11,9 +11,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <tuple>
 #include <set>
 #include <string>
+#include <tuple>
 
 #ifdef ERGO_REPRODUCE_PAPER_EXE
 
@@ -33,8 +33,8 @@ TEST(ReproducePaperQuick, WritesCompleteFiniteResults) {
   namespace fs = std::filesystem;
   const fs::path out = fs::path(ERGO_BINARY_DIR) / "tests" / "reproduce_quick_out";
   fs::remove_all(out);
-  std::string cmd = std::string("\"") + ERGO_REPRODUCE_PAPER_EXE + "\" --quick --threads 2 --out \"" +
-                    out.string() + "\"";
+  std::string cmd = std::string("\"") + ERGO_REPRODUCE_PAPER_EXE +
+                    "\" --quick --threads 2 --out \"" + out.string() + "\"";
 #ifdef ERGO_SANITIZE_BUILD
   // Under ASan/UBSan everything is slower: shrink the quick grid further through a config file.
   const fs::path cfg = fs::path(ERGO_BINARY_DIR) / "tests" / "reproduce_quick_san.json";
@@ -55,15 +55,23 @@ TEST(ReproducePaperQuick, WritesCompleteFiniteResults) {
   EXPECT_EQ(j.at("representations").get<std::vector<std::string>>(), reps);
   // Metrics every representation must report as finite numbers, with their ranges.
   const std::vector<std::tuple<std::string, double, double>> finite = {
-      {"dim", 1.0, 1e6},           {"r2_bayes", -1e9, 1.0 + 1e-9},
-      {"cca_bayes_mean", -1.0, 1.0 + 1e-9}, {"cca_bayes_min", -1.0, 1.0 + 1e-9},
-      {"r2_clr", -1e9, 1.0 + 1e-9}, {"r2_logodds", -1e9, 1.0 + 1e-9},
-      {"probe_acc", 0.0, 1.0},     {"probe_fit_ok", 0.0, 1.0}};
+      {"dim", 1.0, 1e6},
+      {"r2_bayes", -1e9, 1.0 + 1e-9},
+      {"cca_bayes_mean", -1.0, 1.0 + 1e-9},
+      {"cca_bayes_min", -1.0, 1.0 + 1e-9},
+      {"r2_clr", -1e9, 1.0 + 1e-9},
+      {"r2_logodds", -1e9, 1.0 + 1e-9},
+      {"probe_acc", 0.0, 1.0},
+      {"probe_fit_ok", 0.0, 1.0}};
   // ... and those of the representations with their own next-token head.
   const std::vector<std::string> headed = {"trained", "untrained", "bayes_optimal"};
-  const std::vector<std::string> theory = {"gap_own", "theory_r2_linear", "theory_r2_exact",
-                                           "theory_residual_share", "theory_logit_r2_exact",
-                                           "a_rank", "lhat_rank"};
+  const std::vector<std::string> theory = {"gap_own",
+                                           "theory_r2_linear",
+                                           "theory_r2_exact",
+                                           "theory_residual_share",
+                                           "theory_logit_r2_exact",
+                                           "a_rank",
+                                           "lhat_rank"};
   std::set<std::string> tables;
   for (const auto& s : j.at("settings")) {
     const std::string id = s.at("id").get<std::string>();
@@ -76,11 +84,13 @@ TEST(ReproducePaperQuick, WritesCompleteFiniteResults) {
                             "n_distinct_contexts", "n_distinct_test", "train_epochs"})
         ASSERT_TRUE(run.at("world").at(k).is_number()) << id << " world." << k;
       EXPECT_GT(run.at("world").at("ce_marginal").get<double>(),
-                run.at("world").at("ce_bayes").get<double>() - 0.05) << id;
+                run.at("world").at("ce_bayes").get<double>() - 0.05)
+          << id;
       const auto& r = run.at("representations");
       for (const auto& name : reps) {
         ASSERT_TRUE(r.contains(name)) << id << " lacks " << name;
-        EXPECT_EQ(r.at(name).size(), r.at("trained").size()) << id << " " << name << ": keys differ";
+        EXPECT_EQ(r.at(name).size(), r.at("trained").size())
+            << id << " " << name << ": keys differ";
         for (const auto& [k, lo, hi] : finite) {
           ASSERT_TRUE(r.at(name).at(k).is_number()) << id << " " << name << "." << k;
           EXPECT_GE(r.at(name).at(k).get<double>(), lo) << id << " " << name << "." << k;

@@ -29,8 +29,8 @@ Setting easy_setting() {
   w.n_observed = 8;
   w.eta = 0.05;
   w.n_nuisance = 16;
-  return repro::detail::make_setting(w, 8, false, test::scaled(20000, 6000), test::scaled(4000, 2000),
-                              "test");
+  return repro::detail::make_setting(w, 8, false, test::scaled(20000, 6000),
+                                     test::scaled(4000, 2000), "test");
 }
 
 RunOptions easy_options() {
@@ -53,9 +53,10 @@ TEST(ReproduceStudy, TrainedNetworkBeatsTheBaselinesOnAnEasyWorld) {
     const auto& rp = r.reps.at("random_projection");
     const auto& raw = r.reps.at("raw_input");
     const auto& bayes = r.reps.at("bayes_optimal");
-    std::cout << "[ seed " << seed << " ] r2_bayes trained " << num(tr, "r2_bayes") << ", untrained "
-              << num(un, "r2_bayes") << ", random projection " << num(rp, "r2_bayes")
-              << "; gap trained " << num(tr, "gap_own") << ", untrained " << num(un, "gap_own") << "\n";
+    std::cout << "[ seed " << seed << " ] r2_bayes trained " << num(tr, "r2_bayes")
+              << ", untrained " << num(un, "r2_bayes") << ", random projection "
+              << num(rp, "r2_bayes") << "; gap trained " << num(tr, "gap_own") << ", untrained "
+              << num(un, "gap_own") << "\n";
     // Headline (a): held-out R² of F → Bayes representation. Untrained random features of 24
     // bits, 16 of them noise, and an 8-wide random projection of the 48-column one-hot keep
     // little of it (≈ 0 at the reference setting of the main job), while a trained network is
@@ -116,7 +117,8 @@ TEST(ReproduceStudy, EquivalenceSummaryRejectsAPlantedDifference) {
   const std::vector<double> base = {0.90, 0.92, 0.91, 0.89, 0.93, 0.90, 0.91, 0.92};
   std::vector<double> shifted = base;
   for (auto& x : shifted) x -= 0.15;  // three margins away
-  const std::vector<SettingResult> rs = {fake(7, 1.0, base), fake(7, 2.0, base), fake(7, 3.0, shifted)};
+  const std::vector<SettingResult> rs = {fake(7, 1.0, base), fake(7, 2.0, base),
+                                         fake(7, 3.0, shifted)};
   const nlohmann::json eq = exp2_equivalence(rs, 0.05, 0.05);
   ASSERT_EQ(eq.size(), 3u);
   EXPECT_TRUE(eq[0].at("equivalent").get<bool>());   // ER1 – ER2: identical values

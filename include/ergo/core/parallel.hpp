@@ -93,7 +93,9 @@ inline Index grain_for(Index cost, Index min_iters = 1) {
 
 /// True when a loop of `work` elements in total should be split across threads (for ERGO_OMP
 /// `if` clauses; the same rule as parallel_for).
-inline bool worth_splitting(Index work) { return work >= 2 * kParallelGrain; }
+inline bool worth_splitting(Index work) {
+  return work >= 2 * kParallelGrain;
+}
 
 /// Index of the calling thread inside an OpenMP parallel region (0 outside or without OpenMP).
 inline int thread_index() {

@@ -100,7 +100,8 @@ void lsap_tall_free(Index nr, Index nc, const At& at, std::vector<Index>& col4ro
     u[static_cast<size_t>(start)] += reached;
     for (Index r = 0; r < nr; ++r)
       if (row_seen[static_cast<size_t>(r)] && r != start)
-        u[static_cast<size_t>(r)] += reached - dist[static_cast<size_t>(col4row[static_cast<size_t>(r)])];
+        u[static_cast<size_t>(r)] +=
+            reached - dist[static_cast<size_t>(col4row[static_cast<size_t>(r)])];
     for (Index j = 0; j < nc; ++j)
       if (col_seen[static_cast<size_t>(j)])
         v[static_cast<size_t>(j)] -= reached - dist[static_cast<size_t>(j)];
@@ -143,11 +144,13 @@ Assignment linear_sum_assignment(const Eigen::MatrixBase<Derived>& cost_in, bool
   out.row_to_col = IndexVector::Constant(r, -1);
   out.col_to_row = IndexVector::Constant(k, -1);
   if (r <= k) {
-    detail::lsap_tall_free(r, k, [&](Index i, Index j) { return sign * c(i, j); }, a4b, b4a);
+    detail::lsap_tall_free(
+        r, k, [&](Index i, Index j) { return sign * c(i, j); }, a4b, b4a);
     for (Index i = 0; i < r; ++i) out.row_to_col[i] = a4b[static_cast<size_t>(i)];
     for (Index j = 0; j < k; ++j) out.col_to_row[j] = b4a[static_cast<size_t>(j)];
   } else {
-    detail::lsap_tall_free(k, r, [&](Index j, Index i) { return sign * c(i, j); }, a4b, b4a);
+    detail::lsap_tall_free(
+        k, r, [&](Index j, Index i) { return sign * c(i, j); }, a4b, b4a);
     for (Index j = 0; j < k; ++j) out.col_to_row[j] = a4b[static_cast<size_t>(j)];
     for (Index i = 0; i < r; ++i) out.row_to_col[i] = b4a[static_cast<size_t>(i)];
   }

@@ -29,8 +29,8 @@
 /// ergo::identify::Cca cca;
 /// cca.fit(F_train, T_train);
 /// Eigen::VectorXd rho = cca.evaluate(F_test, T_test);     // held-out spectrum
-/// ergo::identify::CcaSummary s = ergo::identify::summarize_cca(rho);          // mean, min, κ_w, R²_CCA
-/// \endcode
+/// ergo::identify::CcaSummary s = ergo::identify::summarize_cca(rho);          // mean, min, κ_w,
+/// R²_CCA \endcode
 
 #include "../core/error.hpp"
 #include "../core/types.hpp"
@@ -57,9 +57,12 @@ enum class CcaMethod {
 /// \brief "auto", "qr" or "gram".
 inline const char* to_string(CcaMethod m) {
   switch (m) {
-    case CcaMethod::Auto: return "auto";
-    case CcaMethod::Qr: return "qr";
-    case CcaMethod::Gram: return "gram";
+    case CcaMethod::Auto:
+      return "auto";
+    case CcaMethod::Qr:
+      return "qr";
+    case CcaMethod::Gram:
+      return "gram";
   }
   return "unknown";
 }
@@ -99,8 +102,9 @@ struct CcaSummary {
   double mean = std::numeric_limits<double>::quiet_NaN();  ///< mean ρ ("weak MCC")
   double min = std::numeric_limits<double>::quiet_NaN();   ///< ρ_min: the weakest direction
   double max = std::numeric_limits<double>::quiet_NaN();   ///< ρ_1 (largest)
-  double kappa = std::numeric_limits<double>::quiet_NaN(); ///< κ_w = ρ_max/ρ_min (+inf if ρ_min ≤ 0)
-  double r2 = std::numeric_limits<double>::quiet_NaN();    ///< R²_CCA = mean ρ²
+  double kappa =
+      std::numeric_limits<double>::quiet_NaN();  ///< κ_w = ρ_max/ρ_min (+inf if ρ_min ≤ 0)
+  double r2 = std::numeric_limits<double>::quiet_NaN();  ///< R²_CCA = mean ρ²
 };
 
 /// \brief Mean, min, max, κ_w = max/min and mean ρ² of a spectrum (NaN fields if empty).
@@ -241,7 +245,8 @@ class Cca {
     x.rowwise() -= mean.transpose();
     Eigen::ColPivHouseholderQR<Matrix<double>> qr(x.rows(), x.cols());
     // Rank threshold: |R_ii| ≤ max(N, p) · eps · |R_00| (numpy's matrix_rank convention).
-    qr.setThreshold(static_cast<double>(std::max(x.rows(), x.cols())) * ScalarTraits<double>::eps());
+    qr.setThreshold(static_cast<double>(std::max(x.rows(), x.cols())) *
+                    ScalarTraits<double>::eps());
     qr.compute(x);
     rank = qr.rank();
     q = qr.householderQ() * Matrix<double>::Identity(x.rows(), rank);
@@ -253,10 +258,10 @@ class Cca {
   void prepare_gram(const Eigen::MatrixBase<DF>& f, const Eigen::MatrixBase<DT>& t) {
     const Matrix<double> none(0, f.cols());
     detail::PairStats sf, st;
-    detail::accumulate_pair_stats(f, none, nullptr, m_n, nullptr, m_mean_f, Vector<double>(),
-                                  true, m_params.block_size, sf);
-    detail::accumulate_pair_stats(t, none, nullptr, m_n, nullptr, m_mean_t, Vector<double>(),
-                                  true, m_params.block_size, st);
+    detail::accumulate_pair_stats(f, none, nullptr, m_n, nullptr, m_mean_f, Vector<double>(), true,
+                                  m_params.block_size, sf);
+    detail::accumulate_pair_stats(t, none, nullptr, m_n, nullptr, m_mean_t, Vector<double>(), true,
+                                  m_params.block_size, st);
     sf.symmetrize();
     st.symmetrize();
     const double nm1 = static_cast<double>(m_n - 1);
@@ -308,8 +313,8 @@ class Cca {
       detail::accumulate_pair_stats(f, t, nullptr, m_n, perm, m_mean_f, m_mean_t, false,
                                     m_params.block_size, st, &m_ws);
       // Means are exact up to rounding, so Σ u vᵀ needs the (tiny) re-centring correction.
-      const Matrix<double> cov_ft =
-          (st.c - st.s * st.t.transpose() / static_cast<double>(m_n)) / static_cast<double>(m_n - 1);
+      const Matrix<double> cov_ft = (st.c - st.s * st.t.transpose() / static_cast<double>(m_n)) /
+                                    static_cast<double>(m_n - 1);
       const Matrix<double> mm = m_wf.transpose() * cov_ft * m_wt;
       Eigen::BDCSVD<Matrix<double>> svd(mm, Eigen::ComputeThinU | Eigen::ComputeThinV);
       m_a = m_wf * svd.matrixU().leftCols(m);
@@ -319,8 +324,8 @@ class Cca {
       m_rho.resize(m);
       for (Index i = 0; i < m; ++i) {
         const double num = m_a.col(i).dot(cov_ft * m_b.col(i));
-        const double den = std::sqrt(m_a.col(i).dot(m_cov_f * m_a.col(i)) *
-                                     m_b.col(i).dot(m_cov_t * m_b.col(i)));
+        const double den =
+            std::sqrt(m_a.col(i).dot(m_cov_f * m_a.col(i)) * m_b.col(i).dot(m_cov_t * m_b.col(i)));
         m_rho[i] = den > 0.0 ? num / den : 0.0;
       }
     }

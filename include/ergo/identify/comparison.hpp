@@ -16,7 +16,8 @@
 /// ergo::Rng rng(1);
 /// ergo::identify::PairedComparison c = ergo::identify::compare_paired(trained, untrained, rng);
 /// // c.mean, [c.boot_lo, c.boot_hi], c.positive / c.negative, c.p_sign
-/// ergo::identify::EquivalenceTest e = ergo::identify::equivalence_test(er1, er3, 0.05);  // Welch TOST, α = 0.05
+/// ergo::identify::EquivalenceTest e = ergo::identify::equivalence_test(er1, er3, 0.05);  // Welch
+/// TOST, α = 0.05
 /// // e.equivalent: the 90% interval of the difference lies inside (−0.05, 0.05)
 /// \endcode
 
@@ -113,19 +114,18 @@ inline double sign_test_p_value(Index positive, Index negative) {
   const Index k = std::min(positive, negative);
   double tail = 0.0;  // P(X ≤ k), summed in log space
   for (Index i = 0; i <= k; ++i)
-    tail += std::exp(std::lgamma(static_cast<double>(n) + 1.0) -
-                     std::lgamma(static_cast<double>(i) + 1.0) -
-                     std::lgamma(static_cast<double>(n - i) + 1.0) -
-                     static_cast<double>(n) * std::log(2.0));
+    tail += std::exp(
+        std::lgamma(static_cast<double>(n) + 1.0) - std::lgamma(static_cast<double>(i) + 1.0) -
+        std::lgamma(static_cast<double>(n - i) + 1.0) - static_cast<double>(n) * std::log(2.0));
   return std::min(1.0, 2.0 * tail);
 }
 
 /// \brief Paired difference a − b over repetitions (compare_paired).
 struct PairedComparison {
-  Index n = 0;         ///< pairs with both values finite
-  Index positive = 0;  ///< pairs with a > b
-  Index negative = 0;  ///< pairs with a < b
-  Index ties = 0;      ///< pairs with a == b
+  Index n = 0;                                             ///< pairs with both values finite
+  Index positive = 0;                                      ///< pairs with a > b
+  Index negative = 0;                                      ///< pairs with a < b
+  Index ties = 0;                                          ///< pairs with a == b
   double mean = std::numeric_limits<double>::quiet_NaN();  ///< mean of a − b
   double sd = std::numeric_limits<double>::quiet_NaN();    ///< sample standard deviation of a − b
   double level = 0.95;                                     ///< level of both intervals
@@ -133,7 +133,7 @@ struct PairedComparison {
   double t_hi = std::numeric_limits<double>::quiet_NaN();
   double boot_lo = std::numeric_limits<double>::quiet_NaN();  ///< percentile bootstrap interval
   double boot_hi = std::numeric_limits<double>::quiet_NaN();
-  double p_sign = std::numeric_limits<double>::quiet_NaN();   ///< exact two-sided sign test
+  double p_sign = std::numeric_limits<double>::quiet_NaN();  ///< exact two-sided sign test
 };
 
 /// \brief Compares two methods measured on the same repetitions: a[i] and b[i] come from the same
@@ -145,7 +145,8 @@ struct PairedComparison {
 inline PairedComparison compare_paired(const std::vector<double>& a, const std::vector<double>& b,
                                        Rng& rng, Index n_bootstrap = 10000, double level = 0.95) {
   const char* who = "compare_paired";
-  check_arg(a.size() == b.size(), who, "b", ergo::detail::str_cat(a.size(), " values (as a)"), b.size());
+  check_arg(a.size() == b.size(), who, "b", ergo::detail::str_cat(a.size(), " values (as a)"),
+            b.size());
   check_arg(n_bootstrap >= 0, who, "n_bootstrap", "a value >= 0", n_bootstrap);
   check_arg(level > 0.0 && level < 1.0, who, "level", "a value in (0, 1)", level);
   std::vector<double> d;
@@ -168,8 +169,8 @@ inline PairedComparison compare_paired(const std::vector<double>& a, const std::
     double ss = 0.0;
     for (double v : d) ss += (v - c.mean) * (v - c.mean);
     c.sd = std::sqrt(ss / static_cast<double>(c.n - 1));
-    const double half = student_t_quantile(0.5 + 0.5 * level, static_cast<double>(c.n - 1)) *
-                        c.sd / std::sqrt(static_cast<double>(c.n));
+    const double half = student_t_quantile(0.5 + 0.5 * level, static_cast<double>(c.n - 1)) * c.sd /
+                        std::sqrt(static_cast<double>(c.n));
     c.t_lo = c.mean - half;
     c.t_hi = c.mean + half;
   } else {
@@ -251,7 +252,7 @@ inline EquivalenceTest equivalence_test(const std::vector<double>& a, const std:
   e.df = (wa + wb) * (wa + wb) /
          (wa * wa / static_cast<double>(e.n_a - 1) + wb * wb / static_cast<double>(e.n_b - 1));
   const double p_lower = 1.0 - student_t_cdf((e.difference + margin) / e.se, e.df);  // H0: Δ ≤ −δ
-  const double p_upper = student_t_cdf((e.difference - margin) / e.se, e.df);        // H0: Δ ≥ δ
+  const double p_upper = student_t_cdf((e.difference - margin) / e.se, e.df);  // H0: Δ ≥ δ
   e.p_value = std::max(p_lower, p_upper);
   const double half = student_t_quantile(1.0 - alpha, e.df) * e.se;
   e.ci_lo = e.difference - half;

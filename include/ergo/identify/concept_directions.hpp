@@ -28,8 +28,9 @@
 /// Shapes: every base/target block is d × n_s (column i of base pairs with column i of target).
 ///
 /// \code
-/// std::vector<ergo::identify::ConceptPairs> pairs = {{"male-female", B0, T0}, {"sing-plural", B1, T1}};
-/// ergo::identify::ConceptDirectionResult r = ergo::identify::concept_direction_test(pairs, {});
+/// std::vector<ergo::identify::ConceptPairs> pairs = {{"male-female", B0, T0}, {"sing-plural", B1,
+/// T1}}; ergo::identify::ConceptDirectionResult r = ergo::identify::concept_direction_test(pairs,
+/// {});
 /// // r.g (S × S), r.mean_diagonal, r.mean_abs_off_diagonal, r.frobenius, r.null_mean_diagonal
 /// \endcode
 
@@ -79,10 +80,10 @@ struct ConceptDirectionParams {
 
 /// \brief Summary statistics of G = A_s W_s.
 struct AsWsStatistics {
-  Matrix<double> g;                  ///< S × S, G_rs = a_rᵀ w_s
-  double mean_diagonal = 0.0;        ///< mean of G_ss
-  double mean_abs_off_diagonal = 0.0;///< mean of |G_rs|, r ≠ s (0 when S = 1)
-  double frobenius = 0.0;            ///< ‖A W − P_S‖_F
+  Matrix<double> g;                    ///< S × S, G_rs = a_rᵀ w_s
+  double mean_diagonal = 0.0;          ///< mean of G_ss
+  double mean_abs_off_diagonal = 0.0;  ///< mean of |G_rs|, r ≠ s (0 when S = 1)
+  double frobenius = 0.0;              ///< ‖A W − P_S‖_F
 };
 
 /// \brief G, its diagonal and off-diagonal means and ‖A W − P_S‖_F.
@@ -95,8 +96,8 @@ inline AsWsStatistics as_ws_statistics(const Matrix<double>& directions,
   r.g = directions.transpose() * probes;
   r.mean_diagonal = s > 0 ? r.g.diagonal().mean() : 0.0;
   if (s > 1)
-    r.mean_abs_off_diagonal = (r.g.cwiseAbs().sum() - r.g.diagonal().cwiseAbs().sum()) /
-                              static_cast<double>(s * (s - 1));
+    r.mean_abs_off_diagonal =
+        (r.g.cwiseAbs().sum() - r.g.diagonal().cwiseAbs().sum()) / static_cast<double>(s * (s - 1));
   // P_S = A (AᵀA)⁺ Aᵀ = U Uᵀ over A's numerical range (thin SVD).
   Eigen::JacobiSVD<Matrix<double>> svd(directions, Eigen::ComputeThinU);
   const auto& sv = svd.singularValues();
@@ -119,7 +120,8 @@ Vector<double> concept_direction(const Eigen::MatrixBase<DB>& base,
                                  const Eigen::MatrixBase<DT>& target) {
   check_shape("concept_direction", "target", target, base.rows(), base.cols());
   check_arg(base.cols() >= 1, "concept_direction", "base", "at least one pair", base.cols());
-  Vector<double> a = (base.template cast<double>() - target.template cast<double>()).rowwise().mean();
+  Vector<double> a =
+      (base.template cast<double>() - target.template cast<double>()).rowwise().mean();
   const double n = a.norm();
   if (n > 0.0) a /= n;
   return a;
@@ -151,17 +153,17 @@ inline Vector<double> probe_direction(const Matrix<double>& pos, const Matrix<do
 
 /// \brief Everything the A_s W_s test reports.
 struct ConceptDirectionResult {
-  std::vector<std::string> names;   ///< S concept names
-  Matrix<double> directions;        ///< d × S unit directions a_s (all pairs)
-  Matrix<double> probe_weights;     ///< d × S unit probe weights w_s (all pairs)
-  Vector<double> probe_accuracy;    ///< S in-sample probe accuracies (bases vs targets)
-  AsWsStatistics all;               ///< G = A_s W_s with directions and probes from all pairs
+  std::vector<std::string> names;  ///< S concept names
+  Matrix<double> directions;       ///< d × S unit directions a_s (all pairs)
+  Matrix<double> probe_weights;    ///< d × S unit probe weights w_s (all pairs)
+  Vector<double> probe_accuracy;   ///< S in-sample probe accuracies (bases vs targets)
+  AsWsStatistics all;              ///< G = A_s W_s with directions and probes from all pairs
   /// Permuted-label null of the mean diagonal (observed = all.mean_diagonal; larger is better).
   NullSummary null_mean_diagonal;
   /// Permuted-label null of ‖A W − P_S‖_F (smaller is better; p-value counts null ≤ observed).
   NullSummary null_frobenius;
-  bool has_holdout = false;         ///< true if the split-half hold-out was computed
-  AsWsStatistics holdout;           ///< directions from one half of the pairs, probes from the other
+  bool has_holdout = false;  ///< true if the split-half hold-out was computed
+  AsWsStatistics holdout;    ///< directions from one half of the pairs, probes from the other
 };
 
 /// \brief Runs the A_s W_s test on S concepts (see the file comment).
@@ -176,9 +178,11 @@ inline ConceptDirectionResult concept_direction_test(const std::vector<ConceptPa
   for (size_t c = 0; c < concepts.size(); ++c) {
     const auto& cp = concepts[c];
     check_arg(cp.base.rows() == d && cp.base.cols() >= 1, who,
-              ergo::detail::str_cat("concepts[", c, "].base"), ergo::detail::str_cat(d, " x n, n >= 1"),
+              ergo::detail::str_cat("concepts[", c, "].base"),
+              ergo::detail::str_cat(d, " x n, n >= 1"),
               ergo::detail::str_cat(cp.base.rows(), " x ", cp.base.cols()));
-    check_shape(who, ergo::detail::str_cat("concepts[", c, "].target"), cp.target, d, cp.base.cols());
+    check_shape(who, ergo::detail::str_cat("concepts[", c, "].target"), cp.target, d,
+                cp.base.cols());
     check_finite(who, ergo::detail::str_cat("concepts[", c, "].base"), cp.base);
     check_finite(who, ergo::detail::str_cat("concepts[", c, "].target"), cp.target);
   }
@@ -233,8 +237,8 @@ inline ConceptDirectionResult concept_direction_test(const std::vector<ConceptPa
         const IndexVector perm = rng.permutation(n);
         const Index half = n / 2;
         const IndexVector first = perm.head(half), second = perm.tail(n - half);
-        dir.col(c) = concept_direction(gather_columns(cp.base, first),
-                                       gather_columns(cp.target, first));
+        dir.col(c) =
+            concept_direction(gather_columns(cp.base, first), gather_columns(cp.target, first));
         prb.col(c) = probe_direction(gather_columns(cp.base, second),
                                      gather_columns(cp.target, second), params.probe);
       }

@@ -17,8 +17,8 @@
 ///
 /// \code
 /// ergo::identify::MccResult m = ergo::identify::mcc(T, F);                            // in-sample
-/// ergo::identify::MccResult h = ergo::identify::mcc_out_of_sample(T_tr, F_tr, T_te, F_te);  // match on train
-/// \endcode
+/// ergo::identify::MccResult h = ergo::identify::mcc_out_of_sample(T_tr, F_tr, T_te, F_te);  //
+/// match on train \endcode
 
 #include "../core/error.hpp"
 #include "../core/types.hpp"

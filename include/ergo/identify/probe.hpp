@@ -28,8 +28,8 @@
 #include "../core/types.hpp"
 #include "resampling.hpp"
 
-#include <Eigen/Core>
 #include <LBFGS.h>
+#include <Eigen/Core>
 
 #include <algorithm>
 #include <cmath>
@@ -102,7 +102,8 @@ inline double logistic_objective(const Matrix<double>& x, const IndexVector& y, 
       const bool pos = y[i] == 1;
       loss += pos ? (zi > 0.0 ? std::log1p(std::exp(-zi)) : -zi + std::log1p(std::exp(zi)))
                   : (zi > 0.0 ? zi + std::log1p(std::exp(-zi)) : std::log1p(std::exp(zi)));
-      const double p1 = zi >= 0.0 ? 1.0 / (1.0 + std::exp(-zi)) : std::exp(zi) / (1.0 + std::exp(zi));
+      const double p1 =
+          zi >= 0.0 ? 1.0 / (1.0 + std::exp(-zi)) : std::exp(zi) / (1.0 + std::exp(zi));
       z(0, i) = p1 - (pos ? 1.0 : 0.0);
     }
   } else {
@@ -203,8 +204,7 @@ class LogisticRegression {
     // trial point that failed, and the final iterate is always among the evaluated points).
     if (std::isfinite(obj.best_f)) theta = obj.best_theta;
     Vector<double> g(n_par);
-    const double f_final =
-        detail::logistic_objective(m_x, m_y, m_k, m_params, theta, g);
+    const double f_final = detail::logistic_objective(m_x, m_y, m_k, m_params, theta, g);
     m_gradient_norm = g.norm();
     Outcome out;
     if (!std::isfinite(f_final) || !std::isfinite(m_gradient_norm)) {
@@ -216,10 +216,10 @@ class LogisticRegression {
       // to rounding there, which is the precision the data allow; counted as converged.
     } else {
       out = {Status::NotConverged,
-             ergo::detail::str_cat("gradient norm ", m_gradient_norm, " > tolerance ", m_params.tolerance,
-                             " after ", m_iterations, " iterations",
-                             stop_reason.empty() ? "" : " (" + stop_reason + ")",
-                             "; raise max_iterations, lower C or standardise F")};
+             ergo::detail::str_cat("gradient norm ", m_gradient_norm, " > tolerance ",
+                                   m_params.tolerance, " after ", m_iterations, " iterations",
+                                   stop_reason.empty() ? "" : " (" + stop_reason + ")",
+                                   "; raise max_iterations, lower C or standardise F")};
     }
     fx = f_final;
     m_evaluations = obj.evaluations;
@@ -366,7 +366,7 @@ class LogisticRegression {
   Matrix<double> m_w;
   Vector<double> m_b;
   Vector<double> m_shift, m_scale;  // standardisation of the features (identity without it)
-  Matrix<double> m_x;  // training data (standardised), only during fit
+  Matrix<double> m_x;               // training data (standardised), only during fit
   IndexVector m_y;
   bool m_fitted = false;
   Outcome m_outcome;
@@ -406,8 +406,8 @@ Matrix<double> cross_fitted_proba(const Eigen::MatrixBase<DF>& f, const Eigen::D
 /// top-class confidence into `bins` equal-width bins; ECE = Σ_b (n_b/N) |acc_b − conf_b|.
 /// \param proba K × N probabilities \param y N labels
 template <class DP, class DY>
-double expected_calibration_error(const Eigen::MatrixBase<DP>& proba,
-                                  const Eigen::DenseBase<DY>& y, Index bins = 10) {
+double expected_calibration_error(const Eigen::MatrixBase<DP>& proba, const Eigen::DenseBase<DY>& y,
+                                  Index bins = 10) {
   check_arg(bins >= 1, "expected_calibration_error", "bins", "at least 1", bins);
   check_arg(y.size() == proba.cols(), "expected_calibration_error", "y",
             ergo::detail::str_cat(proba.cols(), " labels"), y.size());

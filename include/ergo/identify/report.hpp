@@ -44,7 +44,8 @@
 ///
 /// \code
 /// ergo::identify::IdentifiabilityParams p;                    // defaults documented below
-/// auto rep = ergo::identify::check_identifiability(F, ergo::identify::ilr(world.log_posterior(x)), p, groups,
+/// auto rep = ergo::identify::check_identifiability(F, ergo::identify::ilr(world.log_posterior(x)),
+/// p, groups,
 ///                                        {{"untrained", F_random}});
 /// std::cout << rep.verdict.summary << "\n";
 /// rep.write_json(std::cout);
@@ -162,12 +163,12 @@ inline Verdict make_verdict(const IdentifiabilityReport& r, const Identifiabilit
       if (c.passed) ++passed;
     }
   v.identified = evaluated > 0 && passed == evaluated;
-  v.summary = ergo::detail::str_cat(v.identified ? "identified" : "not identified", ": ", passed, "/", evaluated,
-                      " evaluated criteria passed");
+  v.summary = ergo::detail::str_cat(v.identified ? "identified" : "not identified", ": ", passed,
+                                    "/", evaluated, " evaluated criteria passed");
   for (const auto& c : v.criteria)
     if (c.evaluated && !c.passed)
-      v.summary += ergo::detail::str_cat("; failed ", c.name, " (", c.value, " ", c.comparison, " ", c.threshold,
-                           " is false)");
+      v.summary += ergo::detail::str_cat("; failed ", c.name, " (", c.value, " ", c.comparison, " ",
+                                         c.threshold, " is false)");
   return v;
 }
 
@@ -200,8 +201,9 @@ inline void permutation_null(IdentifiabilityReport& r, RidgeRegression& fwd, con
       ev.step = b + 1;
       ev.elapsed_seconds = clock.seconds();
       if (!cb->on_progress(ev)) {
-        r.warnings.push_back(ergo::detail::str_cat("permutation null stopped by the callback after ", b + 1,
-                                     " of ", params.n_permutations));
+        r.warnings.push_back(
+            ergo::detail::str_cat("permutation null stopped by the callback after ", b + 1, " of ",
+                                  params.n_permutations));
         break;
       }
     }
@@ -246,24 +248,27 @@ inline void add_floors_and_warnings(IdentifiabilityReport& r, const Groups& grou
   r.r2_floor = static_cast<double>(r.d) / static_cast<double>(r.n_train - 1);
   const Index n_eff = count_groups(g_tr, r.n_train);
   if (r.n_distinct_targets <= r.d + 1)
-    r.warnings.push_back(
-        ergo::detail::str_cat("only ", r.n_distinct_targets, " distinct target columns for d = ", r.d,
-                ": an affine map can interpolate any assignment of target values"));
+    r.warnings.push_back(ergo::detail::str_cat(
+        "only ", r.n_distinct_targets, " distinct target columns for d = ", r.d,
+        ": an affine map can interpolate any assignment of target values"));
   if (static_cast<double>(n_eff) < 10.0 * static_cast<double>(r.d))
-    r.warnings.push_back(ergo::detail::str_cat("effective training sample size ", n_eff, " < 10 d = ", 10 * r.d,
-                                 ": in-sample statistics are inflated"));
+    r.warnings.push_back(ergo::detail::str_cat("effective training sample size ", n_eff,
+                                               " < 10 d = ", 10 * r.d,
+                                               ": in-sample statistics are inflated"));
   if (r.k > r.d)
     r.warnings.push_back(ergo::detail::str_cat("target dimension k = ", r.k, " exceeds d = ", r.d,
-                                 ": no injective linear map F -> T can exist"));
+                                               ": no injective linear map F -> T can exist"));
   if (r.cca.train.max <= 2.0 * r.wachter_edge)
-    r.warnings.push_back(ergo::detail::str_cat("in-sample top canonical correlation ", r.cca.train.max,
-                                 " is within 2x of the null Wachter edge ", r.wachter_edge));
+    r.warnings.push_back(
+        ergo::detail::str_cat("in-sample top canonical correlation ", r.cca.train.max,
+                              " is within 2x of the null Wachter edge ", r.wachter_edge));
   if (r.forward.train.variance_weighted <= 2.0 * r.r2_floor)
-    r.warnings.push_back(ergo::detail::str_cat("in-sample R^2 ", r.forward.train.variance_weighted,
-                                 " is within 2x of the null floor d/(n-1) = ", r.r2_floor));
+    r.warnings.push_back(
+        ergo::detail::str_cat("in-sample R^2 ", r.forward.train.variance_weighted,
+                              " is within 2x of the null floor d/(n-1) = ", r.r2_floor));
   if (r.forward.rank < std::min(r.k, r.d))
-    r.warnings.push_back(ergo::detail::str_cat("fitted map F -> T is rank deficient: rank ", r.forward.rank,
-                                 " < ", std::min(r.k, r.d)));
+    r.warnings.push_back(ergo::detail::str_cat("fitted map F -> T is rank deficient: rank ",
+                                               r.forward.rank, " < ", std::min(r.k, r.d)));
   if (!groups.empty() && exchangeable_groups(r.n_train, g_tr) < n_eff)
     r.warnings.push_back(ergo::detail::str_cat(
         n_eff - exchangeable_groups(r.n_train, g_tr),
@@ -291,7 +296,8 @@ IdentifiabilityReport check_identifiability(const Eigen::MatrixBase<DF>& f_in,
   const auto& f = f_in.eval();  // expressions evaluated once; plain matrices are not copied
   const auto& t = t_in.eval();
   params.check();
-  check_arg(f.cols() == t.cols(), who, "t", ergo::detail::str_cat(f.cols(), " columns (as f)"), t.cols());
+  check_arg(f.cols() == t.cols(), who, "t", ergo::detail::str_cat(f.cols(), " columns (as f)"),
+            t.cols());
   check_arg(f.rows() >= 1 && t.rows() >= 1, who, "f, t", "at least one row each",
             ergo::detail::str_cat(f.rows(), " and ", t.rows()));
   check_finite(who, "f", f);

@@ -81,10 +81,10 @@ struct IdentifiabilityParams {
       check_arg(1.0 / static_cast<double>(n_permutations + 1) < thresholds.max_p_value, who,
                 "n_permutations",
                 ergo::detail::str_cat("a count whose smallest p-value 1/(B+1) is below "
-                                "thresholds.max_p_value = ",
-                                thresholds.max_p_value, " (at least ",
-                                static_cast<Index>(std::ceil(1.0 / thresholds.max_p_value)),
-                                "), or 0 to disable the null"),
+                                      "thresholds.max_p_value = ",
+                                      thresholds.max_p_value, " (at least ",
+                                      static_cast<Index>(std::ceil(1.0 / thresholds.max_p_value)),
+                                      "), or 0 to disable the null"),
                 n_permutations);
   }
 };

@@ -15,8 +15,8 @@
 /// ergo::identify::Groups groups(sequence_id);                 // one id per sample (optional)
 /// auto split = ergo::identify::train_test_split(N, 0.25, rng, groups);
 /// ergo::IndexVector folds = ergo::identify::fold_assignment(N, 5, rng, groups);
-/// ergo::IndexVector perm = ergo::identify::permute_samples(N, rng, groups);   // T.col(perm[i]) pairs F.col(i)
-/// \endcode
+/// ergo::IndexVector perm = ergo::identify::permute_samples(N, rng, groups);   // T.col(perm[i])
+/// pairs F.col(i) \endcode
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
@@ -52,7 +52,8 @@ class Groups {
     static_assert(std::is_integral<typename Derived::Scalar>::value,
                   "ergo::identify::Groups: group ids must be integers");
     m_ids.resize(static_cast<size_t>(ids.size()));
-    for (Index i = 0; i < ids.size(); ++i) m_ids[static_cast<size_t>(i)] = static_cast<Index>(ids(i));
+    for (Index i = 0; i < ids.size(); ++i)
+      m_ids[static_cast<size_t>(i)] = static_cast<Index>(ids(i));
   }
   /// True when no group ids were given.
   bool empty() const { return m_ids.empty(); }
@@ -87,8 +88,7 @@ inline std::vector<std::vector<Index>> group_members(const Groups& groups, Index
   size_t next = 0;
   for (auto& kv : label) kv.second = next++;
   members.resize(label.size());
-  for (Index i = 0; i < n; ++i)
-    members[label[groups.ids()[static_cast<size_t>(i)]]].push_back(i);
+  for (Index i = 0; i < n; ++i) members[label[groups.ids()[static_cast<size_t>(i)]]].push_back(i);
   return members;
 }
 
@@ -151,8 +151,8 @@ struct Split {
 inline Split train_test_split(Index n, double test_fraction, Rng& rng, const Groups& groups = {}) {
   const char* who = "train_test_split";
   check_arg(n >= 2, who, "n", "at least 2 samples", n);
-  check_arg(test_fraction > 0.0 && test_fraction < 1.0, who, "test_fraction",
-            "a value in (0, 1)", test_fraction);
+  check_arg(test_fraction > 0.0 && test_fraction < 1.0, who, "test_fraction", "a value in (0, 1)",
+            test_fraction);
   groups.check_size(who, n);
   auto members = detail::group_members(groups, n);
   const Index g = static_cast<Index>(members.size());
@@ -192,7 +192,8 @@ inline IndexVector fold_assignment(Index n, Index k, Rng& rng, const Groups& gro
   groups.check_size(who, n);
   auto members = detail::group_members(groups, n);
   const Index g = static_cast<Index>(members.size());
-  check_arg(k >= 2 && k <= g, who, "k", ergo::detail::str_cat("a value in [2, ", g, "] (groups)"), k);
+  check_arg(k >= 2 && k <= g, who, "k", ergo::detail::str_cat("a value in [2, ", g, "] (groups)"),
+            k);
   IndexVector fold(n);
   IndexVector order = rng.permutation(g);
   if (groups.empty()) {
@@ -222,7 +223,8 @@ class GroupPermuter {
     if (m_plain) return;
     m_members = detail::group_members(groups, n);
     std::map<size_t, std::vector<size_t>> by_size;
-    for (size_t grp = 0; grp < m_members.size(); ++grp) by_size[m_members[grp].size()].push_back(grp);
+    for (size_t grp = 0; grp < m_members.size(); ++grp)
+      by_size[m_members[grp].size()].push_back(grp);
     for (auto& kv : by_size) m_by_size.push_back(std::move(kv.second));
   }
 
@@ -286,7 +288,8 @@ inline IndexVector bootstrap_indices(Index n, Rng& rng, const Groups& groups = {
   check_arg(n >= 1, "bootstrap_indices", "n", "at least 1 sample", n);
   if (groups.empty()) {
     IndexVector out(n);
-    for (Index i = 0; i < n; ++i) out[i] = static_cast<Index>(rng.uniform_int(static_cast<std::uint64_t>(n)));
+    for (Index i = 0; i < n; ++i)
+      out[i] = static_cast<Index>(rng.uniform_int(static_cast<std::uint64_t>(n)));
     return out;
   }
   auto members = detail::group_members(groups, n);
@@ -302,7 +305,8 @@ inline IndexVector bootstrap_indices(Index n, Rng& rng, const Groups& groups = {
 inline Groups subset_groups(const Groups& groups, const IndexVector& idx) {
   if (groups.empty()) return {};
   std::vector<Index> ids(static_cast<size_t>(idx.size()));
-  for (Index i = 0; i < idx.size(); ++i) ids[static_cast<size_t>(i)] = groups.ids()[static_cast<size_t>(idx[i])];
+  for (Index i = 0; i < idx.size(); ++i)
+    ids[static_cast<size_t>(i)] = groups.ids()[static_cast<size_t>(idx[i])];
   return Groups(std::move(ids));
 }
 
@@ -373,8 +377,7 @@ struct Interval {
 /// \brief Percentile interval of bootstrap replicates at `level` (e.g. 0.95 → 2.5 %, 97.5 %).
 inline Interval percentile_interval(double estimate, const std::vector<double>& replicates,
                                     double level = 0.95) {
-  check_arg(level > 0.0 && level < 1.0, "percentile_interval", "level", "a value in (0, 1)",
-            level);
+  check_arg(level > 0.0 && level < 1.0, "percentile_interval", "level", "a value in (0, 1)", level);
   Interval ci;
   ci.estimate = estimate;
   ci.level = level;

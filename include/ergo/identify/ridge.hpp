@@ -26,11 +26,10 @@
 ///   own Gram and cross-products without touching the samples again.
 ///
 /// \code
-/// ergo::identify::RidgeRegression fit({});            // GCV (no groups) or grouped 5-fold (groups)
-/// fit.fit(F_train, T_train, groups_train);
-/// ergo::identify::R2Scores r2 = fit.score(F_test, T_test);   // held-out R² per output, mean, weighted
-/// double kappa = fit.condition_number();            // of the fitted k × d map
-/// \endcode
+/// ergo::identify::RidgeRegression fit({});            // GCV (no groups) or grouped 5-fold
+/// (groups) fit.fit(F_train, T_train, groups_train); ergo::identify::R2Scores r2 =
+/// fit.score(F_test, T_test);   // held-out R² per output, mean, weighted double kappa =
+/// fit.condition_number();            // of the fitted k × d map \endcode
 
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"

@@ -25,9 +25,9 @@
 ///
 /// \code
 /// Eigen::MatrixXd lp = world.log_posterior(x);              // ℓ × N
-/// Eigen::MatrixXd T  = ergo::identify::ilr(lp);                       // (ℓ−1) × N, full-rank target
-/// Eigen::MatrixXd T2 = ergo::identify::concept_log_odds(world.log_marginals(x), {2, 2, 2, 2});  // 4 × N
-/// \endcode
+/// Eigen::MatrixXd T  = ergo::identify::ilr(lp);                       // (ℓ−1) × N, full-rank
+/// target Eigen::MatrixXd T2 = ergo::identify::concept_log_odds(world.log_marginals(x), {2, 2, 2,
+/// 2});  // 4 × N \endcode
 
 #include "../core/error.hpp"
 #include "../core/logspace.hpp"
@@ -43,23 +43,29 @@ namespace ergo::identify {
 
 /// \brief Which target representation of the log-posteriors to use.
 enum class TargetKind {
-  Clr,          ///< joint centred log-posterior, ℓ × N (rank ℓ−1)
-  Ilr,          ///< clr in an orthonormal (Helmert) basis of the sum-zero subspace, (ℓ−1) × N
-  Alr,          ///< log-odds against a reference configuration, (ℓ−1) × N
-  LogOdds,      ///< per-concept log-odds log p(c_k=1|x) − log p(c_k=0|x), m × N (binary concepts)
-  ConceptClr,   ///< per-concept centred log-marginals, (Σ_k |V_k|) × N
+  Clr,         ///< joint centred log-posterior, ℓ × N (rank ℓ−1)
+  Ilr,         ///< clr in an orthonormal (Helmert) basis of the sum-zero subspace, (ℓ−1) × N
+  Alr,         ///< log-odds against a reference configuration, (ℓ−1) × N
+  LogOdds,     ///< per-concept log-odds log p(c_k=1|x) − log p(c_k=0|x), m × N (binary concepts)
+  ConceptClr,  ///< per-concept centred log-marginals, (Σ_k |V_k|) × N
   Probability,  ///< exp of the input (joint or stacked marginals), same shape
 };
 
 /// \brief "clr", "ilr", "alr", "log_odds", "concept_clr" or "probability".
 inline const char* to_string(TargetKind k) {
   switch (k) {
-    case TargetKind::Clr: return "clr";
-    case TargetKind::Ilr: return "ilr";
-    case TargetKind::Alr: return "alr";
-    case TargetKind::LogOdds: return "log_odds";
-    case TargetKind::ConceptClr: return "concept_clr";
-    case TargetKind::Probability: return "probability";
+    case TargetKind::Clr:
+      return "clr";
+    case TargetKind::Ilr:
+      return "ilr";
+    case TargetKind::Alr:
+      return "alr";
+    case TargetKind::LogOdds:
+      return "log_odds";
+    case TargetKind::ConceptClr:
+      return "concept_clr";
+    case TargetKind::Probability:
+      return "probability";
   }
   return "unknown";
 }
@@ -81,8 +87,8 @@ inline void check_cardinalities(const char* who, const std::vector<Index>& cards
               cards[k]);
     total += cards[k];
   }
-  check_arg(total == rows, who, "log_marg", ergo::detail::str_cat(total, " rows (sum of cardinalities)"),
-            rows);
+  check_arg(total == rows, who, "log_marg",
+            ergo::detail::str_cat(total, " rows (sum of cardinalities)"), rows);
 }
 }  // namespace detail
 
@@ -206,12 +212,18 @@ template <class Derived>
 Matrix<double> make_targets(TargetKind kind, const Eigen::MatrixBase<Derived>& log_p,
                             const std::vector<Index>& cardinalities = {}, Index reference = 0) {
   switch (kind) {
-    case TargetKind::Clr: return clr(log_p);
-    case TargetKind::Ilr: return ilr(log_p);
-    case TargetKind::Alr: return alr(log_p, reference);
-    case TargetKind::LogOdds: return concept_log_odds(log_p, cardinalities);
-    case TargetKind::ConceptClr: return concept_clr(log_p, cardinalities);
-    case TargetKind::Probability: return probabilities(log_p);
+    case TargetKind::Clr:
+      return clr(log_p);
+    case TargetKind::Ilr:
+      return ilr(log_p);
+    case TargetKind::Alr:
+      return alr(log_p, reference);
+    case TargetKind::LogOdds:
+      return concept_log_odds(log_p, cardinalities);
+    case TargetKind::ConceptClr:
+      return concept_clr(log_p, cardinalities);
+    case TargetKind::Probability:
+      return probabilities(log_p);
   }
   throw_invalid("make_targets", "kind", "a TargetKind", static_cast<int>(kind));
 }

@@ -27,8 +27,8 @@ namespace ergo::model {
 /// \code
 /// ergo::model::ConceptGraph g({2, 2, 3}, {{0, 1}, {0, 2}, {1, 2}});  // 0 → 1 → 2, 0 → 2
 /// ergo::Rng rng(1);
-/// auto er2 = ergo::model::ConceptGraph::random_er(6, 2.0, 2, rng);    // ER-2 over 6 binary concepts
-/// \endcode
+/// auto er2 = ergo::model::ConceptGraph::random_er(6, 2.0, 2, rng);    // ER-2 over 6 binary
+/// concepts \endcode
 class ConceptGraph {
  public:
   using Edge = std::pair<Index, Index>;  ///< (parent, child)

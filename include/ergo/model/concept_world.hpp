@@ -401,7 +401,7 @@ struct PaperWorldParams {
   /// Informative context variables n: 1..ℓ for PermutedOneHot, >= 1 for BooleanFunctions;
   /// −1 means ℓ (PermutedOneHot) or 3·m (BooleanFunctions).
   Index n_observed = -1;
-  double eta = 0.05;      ///< bit-flip probability, [0, 0.5); 0 makes x deterministic given c
+  double eta = 0.05;  ///< bit-flip probability, [0, 0.5); 0 makes x deterministic given c
   ContextKind context = ContextKind::PermutedOneHot;  ///< how x is generated
   Index parents_per_observation = 2;  ///< BooleanFunctions: concepts per observation, [1, m]
   /// Nuisance bits appended to x after the n informative variables, independent of c
@@ -409,8 +409,8 @@ struct PaperWorldParams {
   Index n_nuisance = 0;
   Index vocab = -1;  ///< next-token vocabulary, >= 2; −1 means ℓ + 1 (diversity needs ℓ+1)
   TokenKind token = TokenKind::Table;  ///< how y is generated
-  double tau = 1.0;  ///< temperature of the random token logits, > 0
-  double cpt_low = 0.2;  ///< binary CPTs: p(c_k = 1 | pa) ~ U[cpt_low, cpt_high]
+  double tau = 1.0;                    ///< temperature of the random token logits, > 0
+  double cpt_low = 0.2;                ///< binary CPTs: p(c_k = 1 | pa) ~ U[cpt_low, cpt_high]
   double cpt_high = 0.8;
   double dirichlet_alpha = 1.0;                 ///< categorical CPT columns ~ Dirichlet(α)
   Index max_joint_size = kDefaultMaxJointSize;  ///< refuse ℓ above this

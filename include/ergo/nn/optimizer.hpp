@@ -169,7 +169,7 @@ class Adam {
   }
 
  private:
-  static constexpr Index kChunk = 1024;           // 4 arrays × 1024 floats stay in L1
+  static constexpr Index kChunk = 1024;  // 4 arrays × 1024 floats stay in L1
 
   void ensure_state(const ParameterList<Scalar>& list) {
     if (m_names.empty() && m_t == 0) {

@@ -21,7 +21,8 @@
 /// TrainerParams, given that state with `resume()`, continues on the same data to exactly the
 /// parameters an uninterrupted run reaches (same thread count). With ergo::io::Checkpoint:
 /// \code
-/// ck.put_map(trainer.state().values, "trainer."); ck.set_string("trainer.rng", trainer.state().rng);
+/// ck.put_map(trainer.state().values, "trainer."); ck.set_string("trainer.rng",
+/// trainer.state().rng);
 /// // ... later, in a new process:
 /// ergo::nn::TrainerState st{ck.get_map("trainer."), ck.get_string("trainer.rng")};
 /// trainer.resume(st);
@@ -254,8 +255,8 @@ class Trainer {
   }
   static Index index_of(const TrainerState& st, const std::string& key) {
     const double v = scalar_of(st, key);
-    check_arg(v == std::floor(v) && std::abs(v) < 9.0e15, kWho, "resume state " + key,
-              "an integer", v);
+    check_arg(v == std::floor(v) && std::abs(v) < 9.0e15, kWho, "resume state " + key, "an integer",
+              v);
     return static_cast<Index>(v);
   }
   static Matrix<double> one(double v) { return Matrix<double>::Constant(1, 1, v); }

@@ -20,9 +20,9 @@
 ///
 /// \code
 /// ergo::Matrix<double> F_star = ergo::theory::bayes_representation(world, x);   // (|V|−1) × N
-/// ergo::theory::IdentifiabilityTheory<double> th(world, ergo::theory::bayes_unembedding(world.vocab_size()));
-/// ergo::theory::TheoremFit fit = th.assess(x, F_star);     // r2_exact == 1 to rounding
-/// \endcode
+/// ergo::theory::IdentifiabilityTheory<double> th(world,
+/// ergo::theory::bayes_unembedding(world.vocab_size())); ergo::theory::TheoremFit fit =
+/// th.assess(x, F_star);     // r2_exact == 1 to rounding \endcode
 
 #include "../core/error.hpp"
 #include "../core/logspace.hpp"
@@ -39,7 +39,8 @@ inline Matrix<double> bayes_unembedding(Index vocab) {
 }
 
 /// \brief The Bayes representation f*_x(x) = Hᵀ log p(y|x) of contexts x: (|V|−1) × N.
-/// \param world the concept world \param x n × N contexts (as for model::ConceptWorld::log_posterior)
+/// \param world the concept world \param x n × N contexts (as for
+/// model::ConceptWorld::log_posterior)
 template <class Scalar>
 Matrix<double> bayes_representation(const model::ConceptWorld<Scalar>& world, const IntMatrix& x) {
   const Matrix<double> lp = world.log_predictive(x).template cast<double>();

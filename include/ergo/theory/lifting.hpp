@@ -6,10 +6,10 @@
 /// posterior over its |V_k| values to all ℓ joint configurations.
 ///
 /// B_k ∈ {0, 1}^{ℓ × |V_k|} with B_k[i, v] = 1 iff configuration c_i has c_k = v (Corollary 4.2;
-/// docs/theory.md, "Corollary 4.2"). With it the joint log-posterior of a context whose concepts are
-/// nearly determined and independent is ≈ Σ_k B_k log p(c_k | x), and the theorem's map A acts on
-/// concept k through Ã_k = A B_k (d × |V_k|): f_x(x₁) − f_x(x₀) ≈ Ã_k (log p(c_k|x₁) − log p(c_k|x₀))
-/// for contexts that differ only in concept k.
+/// docs/theory.md, "Corollary 4.2"). With it the joint log-posterior of a context whose concepts
+/// are nearly determined and independent is ≈ Σ_k B_k log p(c_k | x), and the theorem's map A acts
+/// on concept k through Ã_k = A B_k (d × |V_k|): f_x(x₁) − f_x(x₀) ≈ Ã_k (log p(c_k|x₁) − log
+/// p(c_k|x₀)) for contexts that differ only in concept k.
 
 #include "../core/error.hpp"
 #include "../core/types.hpp"

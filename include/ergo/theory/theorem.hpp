@@ -37,9 +37,9 @@
 /// \code
 /// ergo::theory::IdentifiabilityTheory<double> th(world, unembedding);      // U: d × |V|
 /// for (auto& note : th.notes()) std::cout << note << "\n";           // dimension caveats
-/// ergo::theory::TheoryPrediction pr = th.predict(samples.x);                // f_x predicted, residual
-/// ergo::theory::IdentityCheck chk = th.check(samples.x, F_trained);          // L̂ᵀF vs the right side
-/// \endcode
+/// ergo::theory::TheoryPrediction pr = th.predict(samples.x);                // f_x predicted,
+/// residual ergo::theory::IdentityCheck chk = th.check(samples.x, F_trained);          // L̂ᵀF vs
+/// the right side \endcode
 
 #include "../core/error.hpp"
 #include "../core/logspace.hpp"
@@ -105,15 +105,15 @@ struct TheoryPrediction {
 
 /// \brief Comparison of a representation F with the theory (IdentifiabilityTheory::check).
 struct IdentityCheck {
-  Matrix<double> lhs;           ///< r × N, L̂ᵀ F
-  Matrix<double> rhs;           ///< r × N, Lᵀλ + Δβ − Δh
-  double max_abs_error = 0.0;   ///< max |lhs − rhs|
-  double rms_error = 0.0;       ///< root mean square of lhs − rhs
-  double rhs_scale = 0.0;       ///< root mean square of the centred rhs (for a relative reading)
+  Matrix<double> lhs;          ///< r × N, L̂ᵀ F
+  Matrix<double> rhs;          ///< r × N, Lᵀλ + Δβ − Δh
+  double max_abs_error = 0.0;  ///< max |lhs − rhs|
+  double rms_error = 0.0;      ///< root mean square of lhs − rhs
+  double rhs_scale = 0.0;      ///< root mean square of the centred rhs (for a relative reading)
   /// max |P F − predicted| with P = pinv(L̂ᵀ) L̂ᵀ the projector onto the range of L̂: how far F
   /// is from the theory-predicted representation where the theory determines it.
   double max_projected_error = 0.0;
-  Index n = 0;                  ///< samples compared
+  Index n = 0;  ///< samples compared
 };
 
 /// \brief Parameter-free agreement of a representation with Theorem 3.1
@@ -179,8 +179,8 @@ class IdentifiabilityTheory {
 
     if (m_params.tokens.empty()) {
       const Index r = m_params.n_tokens > 0 ? m_params.n_tokens : std::min(m_l, v - 1);
-      check_arg(r <= v - 1, who, "params.n_tokens",
-                detail::str_cat("at most |V| − 1 = ", v - 1), r);
+      check_arg(r <= v - 1, who, "params.n_tokens", detail::str_cat("at most |V| − 1 = ", v - 1),
+                r);
       m_tokens = select_tokens(m_u, r);
       m_auto_tokens = true;
     } else {
@@ -332,13 +332,13 @@ class IdentifiabilityTheory {
     t.n = x.cols();
     t.range_dim = m_spec_lhat.rank;
     t.mean_epsilon = p.mean_epsilon;
-    const Matrix<double> lhs = m_Lhat.transpose() * fd;          // r × N
-    const Matrix<double> pf = m_pinv * lhs;                      // P F (d × N)
+    const Matrix<double> lhs = m_Lhat.transpose() * fd;  // r × N
+    const Matrix<double> pf = m_pinv * lhs;              // P F (d × N)
     const double sst_f = centred_ss(pf);
     t.r2_linear = r2(pf, p.affine, sst_f);
     t.r2_exact = r2(pf, p.predicted, sst_f);
-    t.residual_share = sst_f > 0.0 ? centred_ss(p.residual) / sst_f
-                                   : std::numeric_limits<double>::quiet_NaN();
+    t.residual_share =
+        sst_f > 0.0 ? centred_ss(p.residual) / sst_f : std::numeric_limits<double>::quiet_NaN();
     Matrix<double> linear_rhs = m_L.transpose() * p.lambda;
     linear_rhs.colwise() += m_dbeta;
     const double sst_l = centred_ss(lhs);
@@ -385,7 +385,9 @@ class IdentifiabilityTheory {
         }
       Eigen::ColPivHouseholderQR<Matrix<double>> qr(diff);
       double logvol = 0.0;
-      for (Index i = 0; i < k; ++i) logvol += std::log(std::max(std::abs(qr.matrixQR()(i, i)), std::numeric_limits<double>::min()));
+      for (Index i = 0; i < k; ++i)
+        logvol +=
+            std::log(std::max(std::abs(qr.matrixQR()(i, i)), std::numeric_limits<double>::min()));
       if (logvol > best) {
         best = logvol;
         best_tokens.assign(1, y0);
@@ -403,10 +405,10 @@ class IdentifiabilityTheory {
     Eigen::BDCSVD<Matrix<double>> svd(m);
     s.singular_values = svd.singularValues();
     const double smax = s.singular_values[0];
-    const double rel = m_params.rank_tol >= 0.0
-                           ? m_params.rank_tol
-                           : static_cast<double>(std::max(m.rows(), m.cols())) *
-                                 ScalarTraits<double>::eps();
+    const double rel =
+        m_params.rank_tol >= 0.0
+            ? m_params.rank_tol
+            : static_cast<double>(std::max(m.rows(), m.cols())) * ScalarTraits<double>::eps();
     for (Index i = 0; i < s.singular_values.size(); ++i)
       if (s.singular_values[i] > rel * smax) ++s.rank;
     s.sigma_min = s.singular_values[s.singular_values.size() - 1];
@@ -455,9 +457,9 @@ class IdentifiabilityTheory {
                                 "; the vocabulary has ", m_world.vocab_size(),
                                 " tokens): L is ℓ × r, not square"));
     if (!diversity_holds())
-      m_notes.push_back(str_cat("diversity fails: rank(L̂) = ", m_spec_lhat.rank, " < r = ", m_r,
-                                (m_r > m_d ? str_cat(" (r > d = ", m_d, " makes this unavoidable)")
-                                           : std::string())));
+      m_notes.push_back(str_cat(
+          "diversity fails: rank(L̂) = ", m_spec_lhat.rank, " < r = ", m_r,
+          (m_r > m_d ? str_cat(" (r > d = ", m_d, " makes this unavoidable)") : std::string())));
     if (m_spec_lhat.rank < m_d)
       m_notes.push_back(str_cat(
           "f_x is determined by next-token probabilities only on the range of L̂ (dimension ",

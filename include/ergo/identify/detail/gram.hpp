@@ -21,7 +21,8 @@ namespace ergo::identify::detail {
 /// N >= 3, at least one row each, all entries finite.
 template <class MF, class MT>
 void check_pair_data(const char* who, const MF& f, const MT& t) {
-  check_arg(f.cols() == t.cols(), who, "t", ergo::detail::str_cat(f.cols(), " columns (as f)"), t.cols());
+  check_arg(f.cols() == t.cols(), who, "t", ergo::detail::str_cat(f.cols(), " columns (as f)"),
+            t.cols());
   check_arg(f.cols() >= 3, who, "f", "at least 3 samples (columns)", f.cols());
   check_arg(f.rows() >= 1 && t.rows() >= 1, who, "f, t", "at least one row each",
             ergo::detail::str_cat(f.rows(), " and ", t.rows()));
