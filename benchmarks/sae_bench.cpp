@@ -8,6 +8,7 @@
 // gflops = useful FLOP rate (10·B·d·m per dense step; 2·B·d·m + 8·B·k·d for sparse TopK).
 //
 //   ./sae_bench --benchmark_filter='Reference' --benchmark_repetitions=3
+//   ./sae_bench --benchmark_filter='Arch'    # JumpReLU, decoder-norm L1, L_p^p, Structured, Unmixer
 //
 // Run on a quiet machine (see `uptime`); pair with research/perf/sae_torch.py for PyTorch.
 
@@ -42,23 +43,24 @@ void report(benchmark::State& state, Index B, double flop_per_step) {
   state.counters["threads"] = static_cast<double>(state.range(0));
 }
 
-// A full trainer step of the library (SaeTrainer::step on a prepared batch).
-void sae_step(benchmark::State& state, sae::Architecture arch, Index B, Index d, Index m, Index k) {
+// A full trainer step of the library (Trainer::step on a prepared batch). `p_start` < 1 puts an
+// L_p^p penalty on its general path (p = p_start throughout).
+void sae_step(benchmark::State& state, sae::SparseAutoencoderParams p, Index B, Index d, Index m,
+              Index k, double p_start = 1.0) {
   set_threads(state);
-  sae::SaeParams p;
-  p.architecture = arch;
   p.d_in = d;
   p.d_sae = m;
-  p.k = k;
+  if (sae::has_option(p, "k")) sae::set_option(p, "k", std::to_string(k));
   sae::SparseAutoencoder<float> model(p, 1);
-  sae::SaeTrainParams tp;
+  sae::TrainerParams tp;
+  tp.p_start = tp.p_end = p_start;
   tp.steps = 1000000;
   tp.lr = 1e-4;
   tp.aux_coefficient = 0.0;  // the PyTorch reference step has no AuxK
   tp.sparsity_coefficient = 5.0;
   tp.sparsity_warmup_fraction = 0.0;
   tp.lr_warmup_fraction = 0.0;
-  sae::SaeTrainer<float> trainer(tp);
+  sae::Trainer<float> trainer(tp);
   trainer.begin(model);
   const Matrix<float> pool[2] = {make_batch(d, B, 1), make_batch(d, B, 2)};
   for (int w = 0; w < 2; ++w) trainer.step(model, pool[w]);  // allocate and touch workspaces
@@ -67,20 +69,47 @@ void sae_step(benchmark::State& state, sae::Architecture arch, Index B, Index d,
     auto t = trainer.step(model, pool[(i++) & 1]);
     benchmark::DoNotOptimize(t.total);
   }
-  const bool sparse = arch == sae::Architecture::TopK || arch == sae::Architecture::BatchTopK;
+  const bool sparse = model.traits().sparse_kernels;
   const double Bd = static_cast<double>(B) * static_cast<double>(d);
   const double flop = sparse ? Bd * (2.0 * static_cast<double>(m) + 8.0 * static_cast<double>(k))
                              : 10.0 * Bd * static_cast<double>(m);
   report(state, B, flop);
 }
 
-void BM_Reference_ReluL1(benchmark::State& s) { sae_step(s, sae::Architecture::ReluL1, kB, kD, kM, kK); }
-void BM_Reference_TopK32(benchmark::State& s) { sae_step(s, sae::Architecture::TopK, kB, kD, kM, kK); }
-void BM_Reference_BatchTopK32(benchmark::State& s) {
-  sae_step(s, sae::Architecture::BatchTopK, kB, kD, kM, kK);
+sae::SparseAutoencoderParams arch(sae::Architecture a) {
+  sae::SparseAutoencoderParams p;
+  p.architecture = a;
+  return p;
 }
-void BM_Small_ReluL1(benchmark::State& s) { sae_step(s, sae::Architecture::ReluL1, 1024, 256, 2048, kK); }
-void BM_Small_TopK32(benchmark::State& s) { sae_step(s, sae::Architecture::TopK, 1024, 256, 2048, kK); }
+
+void BM_Reference_ReluL1(benchmark::State& s) { sae_step(s, arch(sae::Architecture::ReluL1), kB, kD, kM, kK); }
+void BM_Reference_TopK32(benchmark::State& s) { sae_step(s, arch(sae::Architecture::TopK), kB, kD, kM, kK); }
+void BM_Reference_BatchTopK32(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::BatchTopK), kB, kD, kM, kK);
+}
+void BM_Small_ReluL1(benchmark::State& s) { sae_step(s, arch(sae::Architecture::ReluL1), 1024, 256, 2048, kK); }
+void BM_Small_TopK32(benchmark::State& s) { sae_step(s, arch(sae::Architecture::TopK), 1024, 256, 2048, kK); }
+
+// The other architectures at the reference shape (their own steps; the dense ones share
+// detail::step_dense with ReLU-L1).
+void BM_Arch_JumpReLU(benchmark::State& s) { sae_step(s, arch(sae::Architecture::JumpReLU), kB, kD, kM, kK); }
+void BM_Arch_ReluL1DecoderNorm(benchmark::State& s) {
+  auto p = arch(sae::Architecture::ReluL1);
+  p.relu_l1.decoder_norm_penalty = true;
+  p.unit_norm_decoder = false;
+  sae_step(s, p, kB, kD, kM, kK);
+}
+void BM_Arch_PAnnealP05(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::PAnneal), kB, kD, kM, kK, 0.5);
+}
+void BM_Arch_StructuredP05(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::Structured), kB, kD, kM, kK, 0.5);
+}
+void BM_Arch_UnmixerLayerNorm(benchmark::State& s) {
+  auto p = arch(sae::Architecture::Unmixer);
+  p.unmixer.norm = sae::UnmixerNorm::LayerNorm;
+  sae_step(s, p, kB, kD, kM, kK);
+}
 
 // Raw-Eigen baseline: the same dense ReLU-L1 step written directly (five GEMMs, Eigen
 // elementwise expressions, hand-rolled Adam), every buffer preallocated.
@@ -184,5 +213,10 @@ ERGO_SAE_BENCH(BM_Reference_TopK32);
 ERGO_SAE_BENCH(BM_Reference_BatchTopK32);
 ERGO_SAE_BENCH(BM_Small_ReluL1);
 ERGO_SAE_BENCH(BM_Small_TopK32);
+ERGO_SAE_BENCH(BM_Arch_JumpReLU);
+ERGO_SAE_BENCH(BM_Arch_ReluL1DecoderNorm);
+ERGO_SAE_BENCH(BM_Arch_PAnnealP05);
+ERGO_SAE_BENCH(BM_Arch_StructuredP05);
+ERGO_SAE_BENCH(BM_Arch_UnmixerLayerNorm);
 
 }  // namespace

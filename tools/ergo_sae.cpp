@@ -16,34 +16,31 @@
 
 #include <iostream>
 
-int main(int argc, char** argv) {
-  using namespace ergo;
-  using namespace ergo::identify;
-  CLI::App app{"ergo-sae: sparse autoencoders on activation files (.npy / .safetensors)"};
-  app.require_subcommand(1);
-  bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "no progress bar");
+namespace {
 
-  tools::TrainOptions t;
-  auto* train = app.add_subcommand("train", "train an SAE on activation files");
+using namespace ergo;
+
+/// The options of `ergo-sae train`, bound to `t`.
+CLI::App* add_train(CLI::App& app, tools::TrainOptions& t) {
+  sae::TrainerParams& tp = t.trainer;  // option defaults come from the library's Params
+  CLI::App* train = app.add_subcommand("train", "train an SAE on activation files");
   train->add_option("--data", t.data, "activation files, each [n, d] (.npy or .safetensors)")
       ->required();
   train->add_option("--tensor", t.tensor, "tensor name inside .safetensors files");
   train->add_option("--out", t.out, "output folder")->required();
-  train
-      ->add_option("--arch", t.architecture,
-                   "relu_l1, topk, batchtopk, jumprelu, p_anneal, structured, unmixer")
-      ->capture_default_str();
+  train->add_option("--arch", t.architecture, sae::architecture_names())->capture_default_str();
   train->add_option("--d-sae", t.d_sae, "number of latents (default: expansion x d_in)");
   train->add_option("--expansion", t.expansion, "d_sae / d_in when --d-sae is not given")
       ->capture_default_str();
   train->add_option("--k", t.k, "active latents (topk, batchtopk)")->capture_default_str();
-  train->add_option("--steps", t.steps, "optimisation steps")->capture_default_str();
-  train->add_option("--batch", t.batch_size, "samples per step")->capture_default_str();
-  train->add_option("--lr", t.lr, "Adam learning rate")->capture_default_str();
-  train->add_option("--sparsity", t.sparsity, "sparsity coefficient (default: per architecture)");
-  train->add_option("--aux", t.aux, "AuxK weight (topk, batchtopk)")->capture_default_str();
-  train->add_flag("!--no-normalize", t.normalize_input, "do not scale inputs to E|x| = sqrt(d)");
+  train->add_option("--steps", tp.steps, "optimisation steps")->capture_default_str();
+  train->add_option("--batch", tp.batch_size, "samples per step")->capture_default_str();
+  train->add_option("--lr", tp.lr, "Adam learning rate")->capture_default_str();
+  train->add_option("--sparsity", tp.sparsity_coefficient,
+                    "sparsity coefficient (default: per architecture)");
+  train->add_option("--aux", tp.aux_coefficient, "AuxK weight (topk, batchtopk)")
+      ->capture_default_str();
+  train->add_flag("!--no-normalize", tp.normalize_input, "do not scale inputs to E|x| = sqrt(d)");
   train->add_option("--buffer", t.buffer_size, "shuffling pool size in samples")
       ->capture_default_str();
   train->add_option("--chunk", t.chunk_size, "consecutive samples read per chunk")
@@ -55,7 +52,7 @@ int main(int argc, char** argv) {
       ->add_option("--val-samples", t.validation_samples, "validation samples evaluated at the end")
       ->capture_default_str();
   train->add_option("--seed", t.seed, "seed of everything random")->capture_default_str();
-  train->add_option("--log-every", t.log_every, "steps between progress reports")
+  train->add_option("--log-every", tp.log_every, "steps between progress reports")
       ->capture_default_str();
   train
       ->add_option("--checkpoint-every", t.checkpoint_every,
@@ -65,10 +62,13 @@ int main(int argc, char** argv) {
   train->add_option("--stop-after", t.stop_after, "stop after this many steps (checkpoint saved)");
   train->add_option("--dtype", t.dtype,
                     "SAELens weight dtype: float32, float16, bfloat16, float64");
-  train->add_option("--threads", t.threads, "threads (0: default)");
+  train->add_option("--threads", tp.threads, "threads (0: default)");
+  return train;
+}
 
-  tools::EvalOptions e;
-  auto* eval = app.add_subcommand("eval", "evaluate an SAE (metrics, concept alignment)");
+/// The options of `ergo-sae eval`, bound to `e`.
+CLI::App* add_eval(CLI::App& app, tools::EvalOptions& e) {
+  CLI::App* eval = app.add_subcommand("eval", "evaluate an SAE (metrics, concept alignment)");
   eval->add_option("--sae", e.sae,
                    "SAE folder or file (ergo, SAELens, sparsify, dictionary_learning)")
       ->required();
@@ -85,9 +85,12 @@ int main(int argc, char** argv) {
   eval->add_option("--k", e.k, "k for a TopK file that does not store it");
   eval->add_flag("!--no-probe", e.probe, "skip the supervised probe upper bound");
   eval->add_option("--json", e.json_out, "write the result as JSON here");
+  return eval;
+}
 
-  tools::EncodeOptions n;
-  auto* enc = app.add_subcommand("encode", "write the codes of activation files ([N, d_sae])");
+/// The options of `ergo-sae encode`, bound to `n`.
+CLI::App* add_encode(CLI::App& app, tools::EncodeOptions& n) {
+  CLI::App* enc = app.add_subcommand("encode", "write the codes of activation files ([N, d_sae])");
   enc->add_option("--sae", n.sae, "SAE folder or file")->required();
   enc->add_option("--data", n.data, "activation files, samples in file order")->required();
   enc->add_option("--tensor", n.tensor, "tensor name inside .safetensors files");
@@ -96,9 +99,12 @@ int main(int argc, char** argv) {
   enc->add_option("--k", n.k, "k for a TopK file that does not store it");
   enc->add_option("--dtype", n.dtype, "stored dtype: float32, float64, float16")
       ->capture_default_str();
+  return enc;
+}
 
-  tools::ConvertOptions c;
-  auto* conv = app.add_subcommand("convert", "convert an SAE between layouts");
+/// The options of `ergo-sae convert`, bound to `c`.
+CLI::App* add_convert(CLI::App& app, tools::ConvertOptions& c) {
+  CLI::App* conv = app.add_subcommand("convert", "convert an SAE between layouts");
   conv->add_option("--in", c.in,
                    "SAE folder or file (ergo, SAELens, sparsify, dictionary_learning)")
       ->required();
@@ -107,12 +113,31 @@ int main(int argc, char** argv) {
   conv->add_option("--to", c.to, "saelens, ergo or both")->capture_default_str();
   conv->add_option("--dtype", c.dtype, "SAELens weight dtype");
   conv->add_option("--k", c.k, "k for a TopK input that does not store it");
+  return conv;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ergo-sae: sparse autoencoders on activation files (.npy / .safetensors)"};
+  app.require_subcommand(1);
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet, "no progress bar");
+
+  tools::TrainOptions t;
+  tools::EvalOptions e;
+  tools::EncodeOptions n;
+  tools::ConvertOptions c;
+  CLI::App* train = add_train(app, t);
+  CLI::App* eval = add_eval(app, e);
+  CLI::App* enc = add_encode(app, n);
+  CLI::App* conv = add_convert(app, c);
 
   CLI11_PARSE(app, argc, argv);
   try {
     if (*train) {
       ProgressBar bar(std::cerr);
-      const tools::TrainResult r = tools::run_train(t, quiet ? nullptr : &bar);
+      const tools::TrainCommandResult r = tools::run_train(t, quiet ? nullptr : &bar);
       std::cout << (r.resumed ? "resumed; " : "") << "steps " << r.steps << ": "
                 << to_string(r.outcome.status)
                 << (r.outcome.message.empty() ? "" : " — " + r.outcome.message) << "\n";

@@ -90,24 +90,24 @@ std::vector<ArchSpec> specs(double target_l0, bool quick) {
 sae::SparseAutoencoder<float> train_one(sae::Architecture a, double knob, bool knob_is_k, Index d,
                                         Index m, const Matrix<float>& x_train, Index steps,
                                         std::uint64_t seed, Run& run) {
-  sae::SaeParams p;
+  sae::SparseAutoencoderParams p;
   p.architecture = a;
   p.d_in = d;
   p.d_sae = m;
-  p.k = knob_is_k ? static_cast<Index>(knob) : 8;
+  if (knob_is_k) sae::set_option(p, "k", std::to_string(static_cast<Index>(knob)));
   // ConCA-style unmixer: LayerNorm + softplus (without a normalisation its alignment in (b) is
   // ~0.17 instead of ~0.43 on the same data; g = exp and ELU+1 behave like softplus)
-  p.unmixer_norm = sae::UnmixerNorm::LayerNorm;
-  p.unmixer_activation = sae::UnmixerActivation::Softplus;
+  p.unmixer.norm = sae::UnmixerNorm::LayerNorm;
+  p.unmixer.activation = sae::UnmixerActivation::Softplus;
   sae::SparseAutoencoder<float> model(p, derive_seed(seed, 100));
-  sae::SaeTrainParams tp;
+  sae::TrainerParams tp;
   tp.steps = steps;
   tp.batch_size = std::min<Index>(1024, x_train.cols());
   tp.lr = 1e-3;
   tp.dead_window_samples = 200000;
   if (!knob_is_k) tp.sparsity_coefficient = knob;
   tp.seed = derive_seed(seed, 101);
-  const sae::SaeTrainReport rep = sae::SaeTrainer<float>(tp).fit(model, x_train);
+  const sae::TrainResult rep = sae::Trainer<float>(tp).fit(model, x_train);
   run.arch = sae::to_string(a);
   run.knob = knob;
   run.seconds = rep.seconds;
@@ -183,7 +183,7 @@ PartA part_a(const Options& o, std::ostream& log) {
   res.samples = sp.samples;
   res.steps = o.quick ? 1000 : 4000;
   {
-    sae::SaeParams p;
+    sae::SparseAutoencoderParams p;
     p.d_in = res.d;
     p.d_sae = res.m;
     sae::SparseAutoencoder<float> untrained(p, derive_seed(o.seed, 2));

@@ -24,16 +24,17 @@ constexpr Index kD = 6, kM = 9, kB = 12;
 
 struct Case {
   std::string name;
-  sae::SaeParams params;
+  sae::SparseAutoencoderParams params;
   sae::LossWeights weights;
 };
 
-sae::SaeParams base(sae::Architecture a) {
-  sae::SaeParams p;
+sae::SparseAutoencoderParams base(sae::Architecture a) {
+  sae::SparseAutoencoderParams p;
   p.architecture = a;
   p.d_in = kD;
   p.d_sae = kM;
-  p.k = 3;
+  p.topk.k = 3;
+  p.batchtopk.k = 3;
   return p;
 }
 
@@ -48,11 +49,11 @@ void randomise(sae::SparseAutoencoder<S>& m, ergo::Rng& rng) {
   fill(w.encoder_bias, 0.3);
   fill(w.decoder, 0.6);
   fill(w.decoder_bias, 0.3);
-  if (w.threshold.size() > 0) fill(w.threshold, 0.1, 0.4);
-  if (w.dense.size() > 0) fill(w.dense, 0.5);
-  if (w.dense_bias.size() > 0) fill(w.dense_bias, 0.3);
-  if (w.norm_weight.size() > 0) fill(w.norm_weight, 0.3, 1.0);
-  if (w.norm_bias.size() > 0) fill(w.norm_bias, 0.3);
+  if (w.has_extra("threshold")) fill(w.extra("threshold"), 0.1, 0.4);
+  if (w.has_extra("W_dense")) fill(w.extra("W_dense"), 0.5);
+  if (w.has_extra("b_dense")) fill(w.extra("b_dense"), 0.3);
+  if (w.has_extra("norm_weight")) fill(w.extra("norm_weight"), 0.3, 1.0);
+  if (w.has_extra("norm_bias")) fill(w.extra("norm_bias"), 0.3);
 }
 
 // Distance of every pre-activation from the places where the loss is not differentiable
@@ -69,20 +70,20 @@ double kink_margin(const sae::SparseAutoencoder<double>& m, const Matrix<double>
   double margin = 1e9;
   switch (p.architecture) {
     case sae::Architecture::JumpReLU:
-      margin = (h.colwise() - w.threshold).cwiseAbs().minCoeff();
+      margin = (h.colwise() - w.extra("threshold").col(0)).cwiseAbs().minCoeff();
       break;
     case sae::Architecture::TopK:
       for (Index b = 0; b < h.cols(); ++b) {
         Vector<double> c = h.col(b);
         std::sort(c.data(), c.data() + c.size(), std::greater<double>());
-        margin = std::min(margin, c(p.k - 1) - c(p.k));
-        margin = std::min(margin, std::abs(c(p.k - 1)));
+        margin = std::min(margin, c(p.topk.k - 1) - c(p.topk.k));
+        margin = std::min(margin, std::abs(c(p.topk.k - 1)));
       }
       break;
     case sae::Architecture::BatchTopK: {
       std::vector<double> all(h.data(), h.data() + h.size());
       std::sort(all.begin(), all.end(), std::greater<double>());
-      const size_t kk = static_cast<size_t>(p.k * h.cols());
+      const size_t kk = static_cast<size_t>(p.batchtopk.k * h.cols());
       margin = std::min(all[kk - 1] - all[kk], std::abs(all[kk - 1]));
       break;
     }
@@ -95,12 +96,12 @@ double kink_margin(const sae::SparseAutoencoder<double>& m, const Matrix<double>
 // Central-difference gradient of loss(x, w).total with respect to every trainable tensor.
 void check_gradients(sae::SparseAutoencoder<double>& m, const Matrix<double>& x,
                      const sae::LossWeights& lw, const std::string& name) {
-  sae::SaeWorkspace<double> ws;
-  sae::SaeWeights<double> grad = m.make_gradients();
+  sae::Workspace<double> ws;
+  sae::Weights<double> grad = m.make_gradients();
   m.forward_backward(x, lw, ws, grad);
-  sae::SaeWeights<double> scratch = m.make_gradients();
+  sae::Weights<double> scratch = m.make_gradients();
   auto list = m.parameters(scratch);  // views of the weights (gradients unused here)
-  sae::SaeWeights<double> gref = grad;
+  sae::Weights<double> gref = grad;
   auto glist = m.parameters(gref);
   ASSERT_EQ(list.size(), glist.size());
   // step 1e-6: truncation error O(h²·L''') ≈ 1e-12 and rounding O(eps·|L|/h) ≈ 1e-9 for |L| ~ 10,
@@ -131,7 +132,7 @@ std::vector<Case> cases() {
   out.push_back({"relu_l1", base(sae::Architecture::ReluL1), lw});
   {
     auto p = base(sae::Architecture::ReluL1);
-    p.decoder_norm_penalty = true;
+    p.relu_l1.decoder_norm_penalty = true;
     p.unit_norm_decoder = false;
     out.push_back({"relu_l1_decoder_norm", p, lw});
   }
@@ -143,12 +144,12 @@ std::vector<Case> cases() {
   out.push_back({"topk", base(sae::Architecture::TopK), sae::LossWeights{}});
   {
     auto p = base(sae::Architecture::BatchTopK);
-    p.k = 2;
+    p.batchtopk.k = 2;
     out.push_back({"batchtopk", p, sae::LossWeights{}});
   }
   {
     auto p = base(sae::Architecture::JumpReLU);
-    p.bandwidth = 0.4;
+    p.jumprelu.bandwidth = 0.4;
     out.push_back({"jumprelu", p, lw});
   }
   out.push_back({"p_anneal_p1", base(sae::Architecture::PAnneal), lw});
@@ -162,7 +163,7 @@ std::vector<Case> cases() {
     l3.p = 0.6;
     l3.nuclear = 0.4;
     auto p = base(sae::Architecture::Structured);
-    p.dense_width = 5;  // <= min(B, d + 1): R has full rank 5 and distinct singular values
+    p.structured.dense_width = 5;  // <= min(B, d + 1): R has full rank 5 and distinct singular values
     out.push_back({"structured_nuclear", p, l3});
     sae::LossWeights l4 = lw;
     l4.p = 0.6;
@@ -172,9 +173,9 @@ std::vector<Case> cases() {
                  sae::UnmixerActivation::Selu, sae::UnmixerActivation::ClampedExp})
     for (auto n : {sae::UnmixerNorm::None, sae::UnmixerNorm::LayerNorm, sae::UnmixerNorm::GroupNorm}) {
       auto p = base(sae::Architecture::Unmixer);
-      p.unmixer_activation = g;
-      p.unmixer_norm = n;
-      p.groups = 3;
+      p.unmixer.activation = g;
+      p.unmixer.norm = n;
+      p.unmixer.groups = 3;
       out.push_back({std::string("unmixer_") + sae::to_string(g) + "_" + sae::to_string(n), p, lw});
     }
   return out;
@@ -189,7 +190,7 @@ TEST(SaeGradient, AllArchitecturesMatchFiniteDifferences) {
     // seeds are fixed, so this is a deterministic precondition of the finite differences
     ASSERT_GT(kink_margin(m, x), 1e-4) << c.name;
     if (c.params.architecture == sae::Architecture::Unmixer &&
-        c.params.unmixer_activation == sae::UnmixerActivation::Selu) {
+        c.params.unmixer.activation == sae::UnmixerActivation::Selu) {
       const Matrix<double> z = m.encode(x);
       ASSERT_GT(z.cwiseAbs().minCoeff(), 1e-4) << c.name;  // |SELU| kink at 0
     }
@@ -202,24 +203,25 @@ TEST(SaeGradient, AllArchitecturesMatchFiniteDifferences) {
 // ∂L/∂θ_i = Σ_b K((h−θ)/ε) [ −(θ_i/ε) ∂L_rec/∂z_bi − λ/(B ε) ],  K(u) = 1[|u| < 1/2].
 TEST(SaeGradient, JumpReluThresholdPseudoGradient) {
   auto p = base(sae::Architecture::JumpReLU);
-  p.bandwidth = 0.5;
+  p.jumprelu.bandwidth = 0.5;
   ergo::Rng rng(5);
   sae::SparseAutoencoder<double> m(p, rng);
   randomise(m, rng);
   const Matrix<double> x = rng.normal_matrix<double>(kD, kB);
   sae::LossWeights lw;
   lw.sparsity = 0.3;
-  sae::SaeWorkspace<double> ws;
+  sae::Workspace<double> ws;
   auto g = m.make_gradients();
   m.forward_backward(x, lw, ws, g);
   const auto& w = m.weights();
+  const Vector<double> theta = w.extra("threshold").col(0);
   Matrix<double> u = x;
   u.colwise() -= w.decoder_bias;
   Matrix<double> h = w.encoder * u;
   h.colwise() += w.encoder_bias;
   Matrix<double> z = h;
   for (Index b = 0; b < kB; ++b)
-    for (Index i = 0; i < kM; ++i) z(i, b) = h(i, b) > w.threshold(i) ? h(i, b) : 0.0;
+    for (Index i = 0; i < kM; ++i) z(i, b) = h(i, b) > theta(i) ? h(i, b) : 0.0;
   Matrix<double> xh = w.decoder * z;
   xh.colwise() += w.decoder_bias;
   const Matrix<double> dz = w.decoder.transpose() * (2.0 / kB * (xh - x));
@@ -227,15 +229,16 @@ TEST(SaeGradient, JumpReluThresholdPseudoGradient) {
   Index in_window = 0;
   for (Index b = 0; b < kB; ++b)
     for (Index i = 0; i < kM; ++i) {
-      const double uu = (h(i, b) - w.threshold(i)) / p.bandwidth;
+      const double uu = (h(i, b) - theta(i)) / p.jumprelu.bandwidth;
       if (std::abs(uu) < 0.5) {
         ++in_window;
-        ref(i) += -(w.threshold(i) / p.bandwidth) * dz(i, b) - lw.sparsity / (kB * p.bandwidth);
+        ref(i) += -(theta(i) / p.jumprelu.bandwidth) * dz(i, b) -
+                  lw.sparsity / (kB * p.jumprelu.bandwidth);
       }
     }
   ASSERT_GT(in_window, 3);  // the kernel window is hit, so the comparison is not 0 == 0
   // same quantities summed in a different order: agreement to rounding (1e-12 ≫ 100·eps·|g|)
-  EXPECT_EIGEN_NEAR(g.threshold, ref, 1e-12);
+  EXPECT_EIGEN_NEAR(Vector<double>(g.extra("threshold").col(0)), ref, 1e-12);
 }
 
 // AuxK: its gradient equals the finite-difference gradient of the auxiliary loss with the
@@ -243,7 +246,7 @@ TEST(SaeGradient, JumpReluThresholdPseudoGradient) {
 // here by a brute-force dense re-implementation.
 TEST(SaeGradient, AuxKMatchesDetachedFiniteDifferences) {
   auto p = base(sae::Architecture::TopK);
-  p.k = 2;
+  p.topk.k = 2;
   ergo::Rng rng(7);
   sae::SparseAutoencoder<double> m(p, rng);
   randomise(m, rng);
@@ -254,7 +257,7 @@ TEST(SaeGradient, AuxKMatchesDetachedFiniteDifferences) {
   on.aux = 0.25;
   on.aux_k = 2;
   on.dead = &dead;
-  sae::SaeWorkspace<double> ws;
+  sae::Workspace<double> ws;
   auto g_on = m.make_gradients(), g_off = m.make_gradients();
   const double l_on = m.forward_backward(x, on, ws, g_on).aux;
   m.forward_backward(x, off, ws, g_off);
@@ -315,8 +318,8 @@ TEST(SaeGradient, FloatAgreesWithDouble) {
     const Matrix<double> x = rng.normal_matrix<double>(kD, kB);
     sae::SparseAutoencoder<float> mf(c.params, 0);
     for (const auto& kv : md.named_weights()) mf.set_named_weight(kv.first, kv.second.cast<float>());
-    sae::SaeWorkspace<double> wsd;
-    sae::SaeWorkspace<float> wsf;
+    sae::Workspace<double> wsd;
+    sae::Workspace<float> wsf;
     auto gd = md.make_gradients();
     auto gf = mf.make_gradients();
     const double ld = md.forward_backward(x, c.weights, wsd, gd).total;

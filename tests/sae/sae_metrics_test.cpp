@@ -87,7 +87,7 @@ TEST(SaeMetrics, DictionaryMccFindsPlantedPermutation) {
 // FVU = Σ‖x − x̂‖² / Σ‖x − x̄‖² over the whole set, whatever the chunk size.
 TEST(SaeMetrics, ReconstructionMetricsFollowTheirDefinitions) {
   ergo::Rng rng(3);
-  sae::SaeParams p;
+  sae::SparseAutoencoderParams p;
   p.architecture = sae::Architecture::ReluL1;
   p.d_in = 8;
   p.d_sae = 20;
@@ -193,18 +193,18 @@ TEST(SaeKernels, TopKAndBatchTopKSelection) {
 
 // BatchTopK keeps exactly k·B entries (ties at the threshold included) and they are the largest.
 TEST(SaeKernels, BatchTopKKeepsExactlyKB) {
-  sae::SaeParams p;
+  sae::SparseAutoencoderParams p;
   p.architecture = sae::Architecture::BatchTopK;
   p.d_in = 4;
   p.d_sae = 10;
-  p.k = 3;
+  p.batchtopk.k = 3;
   sae::SparseAutoencoder<double> m(p, 1);
   m.weights().encoder.setZero();
   // pre-activations = b_enc for every sample: heavy ties across the batch
   for (Index i = 0; i < 10; ++i) m.weights().encoder_bias(i) = static_cast<double>(i % 4);
   ergo::Rng rng(2);
   const Matrix<double> x = rng.normal_matrix<double>(4, 7);
-  sae::SaeWorkspace<double> ws;
+  sae::Workspace<double> ws;
   auto g = m.make_gradients();
   const auto t = m.forward_backward(x, sae::LossWeights{}, ws, g);
   EXPECT_EQ(ws.codes.nnz(), 21);
@@ -216,17 +216,17 @@ TEST(SaeKernels, BatchTopKKeepsExactlyKB) {
 // BatchTopK on a batch large enough for the sampled threshold (m·B = 65536 > 32768): the kept
 // entries are exactly the k·B largest positive pre-activations (brute-force sort).
 TEST(SaeKernels, BatchTopKMatchesBruteForce) {
-  sae::SaeParams p;
+  sae::SparseAutoencoderParams p;
   p.architecture = sae::Architecture::BatchTopK;
   p.d_in = 8;
   p.d_sae = 512;
-  p.k = 5;
+  p.batchtopk.k = 5;
   ergo::Rng rng(4);
   sae::SparseAutoencoder<double> m(p, rng);
   m.weights().encoder_bias = rng.normal_matrix<double>(512, 1).col(0) * 0.5;
   const Index B = 128;
   const Matrix<double> x = rng.normal_matrix<double>(8, B);
-  sae::SaeWorkspace<double> ws;
+  sae::Workspace<double> ws;
   auto g = m.make_gradients();
   m.forward_backward(x, sae::LossWeights{}, ws, g);
   Matrix<double> u = x;
@@ -297,7 +297,7 @@ TEST(SaeSynthetic, FiringRatesAndCorrelation) {
   // the copula makes firing events correlated: mean |corr| of firing indicators well above the
   // ~1/√N ≈ 0.01 of independent firing
   const Matrix<double> fire = (data.codes.array() > 0).cast<double>().matrix();
-  const Matrix<double> c = sae::detail::row_correlations(fire, fire);
+  const Matrix<double> c = ergo::identify::correlation_matrix(fire, fire);
   const double off = (c.cwiseAbs().sum() - c.diagonal().cwiseAbs().sum()) / (20.0 * 19.0);
   EXPECT_GT(off, 0.05);
   EXPECT_NEAR(data.dictionary.col(3).norm(), 1.0, 1e-12);

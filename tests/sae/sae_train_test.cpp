@@ -34,8 +34,8 @@ sae::SyntheticData<float> planted(Index samples) {
   return sae::make_sparse_features<float>(sp, rng);
 }
 
-sae::SaeTrainParams quick(Index steps) {
-  sae::SaeTrainParams tp;
+sae::TrainerParams quick(Index steps) {
+  sae::TrainerParams tp;
   tp.steps = steps;
   tp.batch_size = 256;
   tp.lr = 3e-3;
@@ -45,12 +45,13 @@ sae::SaeTrainParams quick(Index steps) {
   return tp;
 }
 
-sae::SaeParams params(sae::Architecture a) {
-  sae::SaeParams p;
+sae::SparseAutoencoderParams params(sae::Architecture a) {
+  sae::SparseAutoencoderParams p;
   p.architecture = a;
   p.d_in = 32;
   p.d_sae = 128;
-  p.k = 4;
+  p.topk.k = 4;
+  p.batchtopk.k = 4;
   return p;
 }
 
@@ -63,7 +64,7 @@ TEST(SaeTrain, TopKRecoversPlantedDictionary) {
   const auto data = planted(ergo::test::scaled(8000, 2000));
   sae::SparseAutoencoder<float> m(params(sae::Architecture::TopK), 3);
   const double chance = sae::dictionary_mcc(m.weights().decoder, data.dictionary).mcc;
-  const auto rep = sae::SaeTrainer<float>(quick(ergo::test::scaled(1500, 400))).fit(m, data.x);
+  const auto rep = sae::Trainer<float>(quick(ergo::test::scaled(1500, 400))).fit(m, data.x);
   ASSERT_TRUE(rep.outcome.ok()) << rep.outcome.message;
   const double mcc = sae::dictionary_mcc(m.weights().decoder, data.dictionary).mcc;
   EXPECT_LT(chance, 0.6);
@@ -76,7 +77,7 @@ TEST(SaeTrain, TopKRecoversPlantedDictionary) {
 TEST(SaeTrain, ReluL1RecoversPlantedDictionary) {
   const auto data = planted(ergo::test::scaled(8000, 2000));
   sae::SparseAutoencoder<float> m(params(sae::Architecture::ReluL1), 3);
-  const auto rep = sae::SaeTrainer<float>(quick(ergo::test::scaled(1500, 400))).fit(m, data.x);
+  const auto rep = sae::Trainer<float>(quick(ergo::test::scaled(1500, 400))).fit(m, data.x);
   ASSERT_TRUE(rep.outcome.ok()) << rep.outcome.message;
   // threshold as for TopK (see above)
   EXPECT_GT(sae::dictionary_mcc(m.weights().decoder, data.dictionary).mcc,
@@ -90,12 +91,12 @@ TEST(SaeTrain, EveryArchitectureTrains) {
   for (auto a : {sae::Architecture::ReluL1, sae::Architecture::TopK, sae::Architecture::BatchTopK,
                  sae::Architecture::JumpReLU, sae::Architecture::PAnneal,
                  sae::Architecture::Structured, sae::Architecture::Unmixer}) {
-    sae::SaeParams p = params(a);
+    sae::SparseAutoencoderParams p = params(a);
     p.d_sae = 64;
-    p.unmixer_norm = sae::UnmixerNorm::LayerNorm;
+    p.unmixer.norm = sae::UnmixerNorm::LayerNorm;
     sae::SparseAutoencoder<float> m(p, 1);
     auto tp = quick(ergo::test::scaled(300, 150));
-    const auto rep = sae::SaeTrainer<float>(tp).fit(m, data.x);
+    const auto rep = sae::Trainer<float>(tp).fit(m, data.x);
     ASSERT_TRUE(rep.outcome.ok()) << sae::to_string(a) << ": " << rep.outcome.message;
     ASSERT_FALSE(rep.history.empty());
     const auto ev = sae::evaluate_reconstruction(m, data.x);
@@ -115,7 +116,7 @@ TEST(SaeTrain, SameSeedSameWeights) {
     sae::SparseAutoencoder<float> m(params(sae::Architecture::BatchTopK), 9);
     auto tp = quick(60);
     tp.seed = 4;
-    sae::SaeTrainer<float>(tp).fit(m, data.x);
+    sae::Trainer<float>(tp).fit(m, data.x);
     return m.named_weights();
   };
   const auto a = run(), b = run();
@@ -124,7 +125,7 @@ TEST(SaeTrain, SameSeedSameWeights) {
   sae::SparseAutoencoder<float> m(params(sae::Architecture::BatchTopK), 9);
   auto tp = quick(60);
   tp.seed = 5;
-  sae::SaeTrainer<float>(tp).fit(m, data.x);
+  sae::Trainer<float>(tp).fit(m, data.x);
   EXPECT_FALSE(m.named_weights().at("W_dec") == a.at("W_dec"));
 }
 
@@ -142,18 +143,18 @@ TEST(SaeTrain, StateRestoresTrainingExactly) {
     tp.dead_window_samples = 256 * 4;
     auto batch = [&](Index t) { return Matrix<float>(data.x.middleCols((t * 256) % 1536, 256)); };
     sae::SparseAutoencoder<float> full(params(a), 3);
-    sae::SaeTrainer<float> tf(tp);
+    sae::Trainer<float> tf(tp);
     tf.begin(full);
     for (Index t = 0; t < 120; ++t) tf.step(full, batch(t));
     sae::SparseAutoencoder<float> first(params(a), 3);
-    sae::SaeTrainer<float> t1(tp);
+    sae::Trainer<float> t1(tp);
     t1.begin(first);
     for (Index t = 0; t < 60; ++t) t1.step(first, batch(t));
     const auto st = t1.state();
     const auto wts = first.named_weights();
     sae::SparseAutoencoder<float> second(params(a), 99);  // different init, overwritten below
     for (const auto& kv : wts) second.set_named_weight(kv.first, kv.second);
-    sae::SaeTrainer<float> t2(tp);
+    sae::Trainer<float> t2(tp);
     t2.begin(second);
     t2.set_state(st);
     EXPECT_EQ(t2.steps_done(), 60);
@@ -173,13 +174,14 @@ TEST(SaeTrain, FoldInputScaleIsExact) {
   for (auto a : {sae::Architecture::ReluL1, sae::Architecture::TopK, sae::Architecture::BatchTopK,
                  sae::Architecture::JumpReLU, sae::Architecture::PAnneal,
                  sae::Architecture::Structured, sae::Architecture::Unmixer}) {
-    sae::SaeParams p = params(a);
-    p.unmixer_norm = sae::UnmixerNorm::GroupNorm;
-    p.groups = 4;
+    sae::SparseAutoencoderParams p = params(a);
+    p.unmixer.norm = sae::UnmixerNorm::GroupNorm;
+    p.unmixer.groups = 4;
     sae::SparseAutoencoder<double> m(p, rng);
     m.weights().decoder_bias = rng.normal_matrix<double>(32, 1).col(0);
     m.weights().encoder_bias = rng.normal_matrix<double>(128, 1).col(0) * 0.1;
-    if (m.weights().dense.size() > 0) m.weights().dense = rng.normal_matrix<double>(128, 32) * 0.1;
+    if (m.weights().has_extra("W_dense"))
+      m.weights().extra("W_dense") = rng.normal_matrix<double>(128, 32) * 0.1;
     if (a == sae::Architecture::BatchTopK) m.set_batch_threshold(0.5);
     const Matrix<double> z0 = m.encode(s * x);
     const Matrix<double> r0 = m.reconstruct(s * x) / s;
@@ -200,7 +202,7 @@ TEST(SaeTrain, DeadLatentsAreCountedInSamples) {
   tp.dead_window_samples = 256 * 10;
   tp.init_decoder_bias = false;
   m.weights().encoder_bias(7) = -1e6f;  // latent 7 can never fire
-  sae::SaeTrainer<float> tr(tp);
+  sae::Trainer<float> tr(tp);
   tr.fit(m, data.x);
   EXPECT_EQ(tr.samples_since_fired()[7], 20 * 256);
   EXPECT_GE(tr.dead_fraction(), 1.0 / 128.0);
@@ -218,7 +220,7 @@ TEST(SaeTrain, AuxKRevivesDeadLatents) {
     tp.dead_window_samples = 256 * 5;
     tp.init_decoder_bias = false;
     sae::SparseAutoencoder<float>& mm = m;
-    sae::SaeTrainer<float>(tp).fit(mm, data.x);
+    sae::Trainer<float>(tp).fit(mm, data.x);
     return sae::evaluate_reconstruction(mm, data.x).dead_fraction;
   };
   const double without = dead_after(0.0), with = dead_after(1.0 / 32.0);
@@ -229,7 +231,7 @@ TEST(SaeTrain, AuxKRevivesDeadLatents) {
 TEST(SaeTrain, BatchTopKExportsThreshold) {
   const auto data = planted(4000);
   sae::SparseAutoencoder<float> m(params(sae::Architecture::BatchTopK), 2);
-  const auto rep = sae::SaeTrainer<float>(quick(600)).fit(m, data.x);
+  const auto rep = sae::Trainer<float>(quick(600)).fit(m, data.x);
   ASSERT_TRUE(rep.outcome.ok());
   EXPECT_GT(m.batch_threshold(), 0.0);
   EXPECT_DOUBLE_EQ(m.config().threshold, m.batch_threshold());
@@ -248,7 +250,7 @@ TEST(SaeTrain, PAnnealingReachesFinalPAndRescalesLambda) {
   tp.p_updates = 4;
   tp.p_end = 0.4;
   tp.sparsity_coefficient = 1.0;
-  const auto rep = sae::SaeTrainer<float>(tp).fit(m, data.x);
+  const auto rep = sae::Trainer<float>(tp).fit(m, data.x);
   ASSERT_TRUE(rep.outcome.ok());
   EXPECT_DOUBLE_EQ(rep.p, 0.4);
   EXPECT_NE(rep.sparsity_coefficient, 1.0);
@@ -260,7 +262,7 @@ TEST(SaeTrain, NonFiniteLossStopsWithHint) {
   sae::SparseAutoencoder<float> m(params(sae::Architecture::ReluL1), 2);
   auto tp = quick(50);
   tp.lr = 1e30;  // the first Adam step moves weights by ~1e30: the next loss overflows
-  const auto rep = sae::SaeTrainer<float>(tp).fit(m, data.x);
+  const auto rep = sae::Trainer<float>(tp).fit(m, data.x);
   EXPECT_EQ(rep.outcome.status, ergo::Status::NumericalIssue);
   EXPECT_THAT(rep.outcome.message, HasSubstr("smaller learning rate"));
   EXPECT_LT(rep.steps, 50);
@@ -280,7 +282,7 @@ TEST(SaeTrain, CallbackCanStop) {
   const auto data = planted(1000);
   sae::SparseAutoencoder<float> m(params(sae::Architecture::TopK), 2);
   StopAt cb(100);
-  const auto rep = sae::SaeTrainer<float>(quick(400)).fit(m, data.x, &cb);
+  const auto rep = sae::Trainer<float>(quick(400)).fit(m, data.x, &cb);
   EXPECT_EQ(rep.outcome.status, ergo::Status::Stopped);
   EXPECT_EQ(rep.steps, 100);
 }
@@ -294,23 +296,23 @@ TEST(SaeTrain, StreamingSourceTrains) {
   };
   auto tp = quick(200);
   tp.normalization_samples = 1024;
-  const auto rep = sae::SaeTrainer<float>(tp).fit_stream(m, source, nullptr);
+  const auto rep = sae::Trainer<float>(tp).fit_stream(m, source, nullptr);
   ASSERT_TRUE(rep.outcome.ok());
   EXPECT_LT(sae::evaluate_reconstruction(m, data.x).fvu, 0.6);
 }
 
 TEST(SaeParams, InvalidValuesThrowCanonicalMessages) {
-  sae::SaeParams p = params(sae::Architecture::TopK);
-  p.k = 0;
+  sae::SparseAutoencoderParams p = params(sae::Architecture::TopK);
+  p.topk.k = 0;
   EXPECT_THAT([&] { sae::SparseAutoencoder<float> m(p); }, ::testing::ThrowsMessage<ergo::InvalidArgument>(
-                                                             HasSubstr("SaeParams::check(): k: expected")));
+                                                             HasSubstr("SparseAutoencoderParams::check(): topk.k: expected")));
   p = params(sae::Architecture::Unmixer);
-  p.unmixer_norm = sae::UnmixerNorm::GroupNorm;
-  p.groups = 5;
+  p.unmixer.norm = sae::UnmixerNorm::GroupNorm;
+  p.unmixer.groups = 5;
   EXPECT_THROW(sae::SparseAutoencoder<float>{p}, ergo::InvalidArgument);
-  sae::SaeTrainParams tp;
+  sae::TrainerParams tp;
   tp.batch_size = 0;
-  EXPECT_THROW(sae::SaeTrainer<float>{tp}, ergo::InvalidArgument);
+  EXPECT_THROW(sae::Trainer<float>{tp}, ergo::InvalidArgument);
   sae::SparseAutoencoder<float> m(params(sae::Architecture::TopK));
   const Matrix<float> bad = Matrix<float>::Zero(31, 10);
   EXPECT_THAT([&] { m.encode(bad); }, ::testing::ThrowsMessage<ergo::InvalidArgument>(
@@ -318,15 +320,15 @@ TEST(SaeParams, InvalidValuesThrowCanonicalMessages) {
   EXPECT_THROW(m.set_named_weight("W_enc", Matrix<float>::Zero(3, 3)), ergo::InvalidArgument);
   EXPECT_THROW(m.set_named_weight("W_dense", Matrix<float>::Zero(3, 3)), ergo::InvalidArgument);
   Matrix<float> few = Matrix<float>::Ones(32, 10);
-  EXPECT_THROW(sae::SaeTrainer<float>(quick(5)).fit(m, few), ergo::InvalidArgument);  // < batch
+  EXPECT_THROW(sae::Trainer<float>(quick(5)).fit(m, few), ergo::InvalidArgument);  // < batch
   Matrix<float> nan = Matrix<float>::Ones(32, 300);
   nan(3, 4) = std::nanf("");
-  EXPECT_THAT([&] { sae::SaeTrainer<float>(quick(5)).fit(m, nan); },
+  EXPECT_THAT([&] { sae::Trainer<float>(quick(5)).fit(m, nan); },
               ::testing::ThrowsMessage<ergo::InvalidArgument>(HasSubstr("1 non-finite")));
 }
 
 TEST(SaeParams, NamedWeightsAndConfig) {
-  sae::SaeParams p = params(sae::Architecture::JumpReLU);
+  sae::SparseAutoencoderParams p = params(sae::Architecture::JumpReLU);
   sae::SparseAutoencoder<float> m(p);
   const auto w = m.named_weights();
   ASSERT_EQ(w.size(), 5u);

@@ -32,7 +32,7 @@
 /// ergo SAE in SAELens (`SAE.load_from_disk(folder)`).
 ///
 /// \code
-/// ergo::io::SaeWeights<float> w;   // fill encoder, b_enc, decoder, b_dec (and threshold)
+/// ergo::io::SaeLensWeights<float> w;   // fill encoder, b_enc, decoder, b_dec (and threshold)
 /// ergo::io::SaeLensConfig cfg;
 /// cfg.architecture = "topk";
 /// cfg.k = 32;
@@ -62,9 +62,11 @@
 
 namespace ergo::io {
 
-/// \brief SAE weights in ergo's orientation (see the table in saelens.hpp).
+/// \brief The tensors of an SAE file in the SAELens layout, in ergo's orientation (see the table
+/// in saelens.hpp); every layout load_sae reads is converted to it. sae::Weights holds the
+/// tensors of an ergo SAE; sae/serialize.hpp converts between the two.
 template <class Scalar_>
-struct SaeWeights {
+struct SaeLensWeights {
   using Scalar = Scalar_;
   Matrix<Scalar> encoder;  ///< d_sae × d_in
   Vector<Scalar> b_enc;    ///< d_sae
@@ -90,16 +92,6 @@ struct SaeWeights {
     check_finite(who, "b_enc", b_enc);
     check_finite(who, "b_dec", b_dec);
     check_finite(who, "threshold", threshold);
-  }
-
-  /// \brief Folds an input scaling factor into the weights (SAELens's
-  /// fold_activation_norm_scaling_factor): an SAE trained on s·x becomes one that takes x.
-  /// encoder *= s; decoder /= s; b_dec /= s (b_enc and threshold are unchanged).
-  void fold_input_scale(Scalar s) {
-    check_positive("SaeWeights::fold_input_scale", "s", s);
-    encoder *= s;
-    decoder /= s;
-    b_dec /= s;
   }
 };
 
@@ -173,7 +165,7 @@ inline const char* to_string(SaeLayout l) {
 /// SAELens terms, and the layout it was read from.
 template <class Scalar>
 struct LoadedSae {
-  SaeWeights<Scalar> weights;
+  SaeLensWeights<Scalar> weights;
   SaeLensConfig config;
   SaeLayout layout = SaeLayout::SaeLens;
 };
@@ -298,7 +290,7 @@ inline std::string saelens_config_json(const SaeLensConfig& cfg) {
 /// \param w    weights (shapes checked, values must be finite)
 /// \param cfg  configuration (architecture, k, ...); checked
 template <class Scalar>
-void save_saelens(const std::string& dir, const SaeWeights<Scalar>& w, SaeLensConfig cfg) {
+void save_saelens(const std::string& dir, const SaeLensWeights<Scalar>& w, SaeLensConfig cfg) {
   const char* who = "save_saelens";
   w.check(who);
   cfg.d_in = w.d_in();

@@ -10,7 +10,8 @@
 #include "../core/error.hpp"
 #include "../core/types.hpp"
 #include "../identify/assignment.hpp"
-#include "detail/numerics.hpp"
+#include "../identify/correlation.hpp"
+#include "../identify/probe.hpp"
 #include "sparse_autoencoder.hpp"
 
 #include <algorithm>
@@ -64,7 +65,7 @@ ReconstructionMetrics evaluate_reconstruction(const SparseAutoencoder<Scalar>& s
     const Matrix<Scalar> xc = x.middleCols(c0, n);
     const Matrix<Scalar> z = sae.encode(xc);
     const Matrix<Scalar> xh = sae.decode(z);
-    const Matrix<Scalar> s = sae.architecture() == Architecture::Structured ? sae.encode_sparse(xc) : z;
+    const Matrix<Scalar> s = sae.traits().sparse_branch ? sae.encode_sparse(xc) : z;
     for (Index b = 0; b < n; ++b) {
       const Vector<double> xb = xc.col(b).template cast<double>();
       const Vector<double> hb = xh.col(b).template cast<double>();
@@ -108,10 +109,10 @@ ReconstructionMetrics evaluate_reconstruction(const SparseAutoencoder<Scalar>& s
 
 /// \brief Result of matching ground-truth items (rows) to learned items (columns).
 struct MatchResult {
-  double mcc = 0.0;            ///< mean similarity over the matched pairs
-  std::vector<Index> match;    ///< for each true item, the learned item it is matched to, or -1
+  double mcc = 0.0;             ///< mean similarity over the matched pairs
+  std::vector<Index> match;     ///< for each true item, the learned item it is matched to, or -1
   std::vector<double> matched;  ///< similarity of each true item to its match (0 if unmatched)
-  Matrix<double> similarity;   ///< the n_true × n_learned similarity matrix used
+  Matrix<double> similarity;    ///< the n_true × n_learned similarity matrix used
 };
 
 /// \brief Mean matched similarity under the maximum-weight one-to-one assignment of the rows
@@ -145,7 +146,8 @@ inline MatchResult mcc_from_similarity(const Eigen::Ref<const Matrix<double>>& s
 /// learned decoder columns (`learned`, d × m), then mcc_from_similarity. 1 = every true atom
 /// has a distinct learned atom pointing the same way (up to sign).
 template <class DL, class DT>
-MatchResult dictionary_mcc(const Eigen::MatrixBase<DL>& learned, const Eigen::MatrixBase<DT>& truth) {
+MatchResult dictionary_mcc(const Eigen::MatrixBase<DL>& learned,
+                           const Eigen::MatrixBase<DT>& truth) {
   check_arg(learned.rows() == truth.rows(), "dictionary_mcc", "learned",
             ergo::detail::str_cat(truth.rows(), " rows (as truth)"), learned.rows());
   Matrix<double> l = learned.template cast<double>();
@@ -167,18 +169,18 @@ template <class DL, class DT>
 MatchResult code_mcc(const Eigen::MatrixBase<DL>& learned, const Eigen::MatrixBase<DT>& truth) {
   check_arg(learned.cols() == truth.cols(), "code_mcc", "learned",
             ergo::detail::str_cat(truth.cols(), " columns (as truth)"), learned.cols());
-  return mcc_from_similarity(detail::row_correlations(truth, learned).cwiseAbs());
+  return mcc_from_similarity(identify::correlation_matrix(truth, learned).cwiseAbs());
 }
 
 /// \brief Concept alignment (paper.md §5.2): for each concept k, the feature i whose exp(z_i)
 /// has the largest Pearson correlation with p(c_k | x), and the same with z_i itself.
 struct ConceptAlignment {
-  std::vector<double> exp_corr;     ///< per concept: max_i corr(exp(z_i), p_k) (signed)
-  std::vector<Index> exp_feature;   ///< its feature i
-  std::vector<double> raw_corr;     ///< per concept: max_i corr(z_i, p_k) (signed)
-  std::vector<Index> raw_feature;   ///< its feature i
-  double mean_exp = 0.0;            ///< mean of exp_corr over concepts (the paper's score)
-  double mean_raw = 0.0;            ///< mean of raw_corr
+  std::vector<double> exp_corr;    ///< per concept: max_i corr(exp(z_i), p_k) (signed)
+  std::vector<Index> exp_feature;  ///< its feature i
+  std::vector<double> raw_corr;    ///< per concept: max_i corr(z_i, p_k) (signed)
+  std::vector<Index> raw_feature;  ///< its feature i
+  double mean_exp = 0.0;           ///< mean of exp_corr over concepts (the paper's score)
+  double mean_raw = 0.0;           ///< mean of raw_corr
 };
 
 /// \brief Concept alignment of codes z (m × N) with concept posteriors p (K × N, p(c_k = 1|x)).
@@ -189,13 +191,14 @@ template <class DZ>
 ConceptAlignment concept_alignment(const Eigen::MatrixBase<DZ>& z,
                                    const Eigen::Ref<const Matrix<double>>& p) {
   const char* who = "concept_alignment";
-  check_arg(z.cols() == p.cols(), who, "p", ergo::detail::str_cat(z.cols(), " columns (as z)"), p.cols());
+  check_arg(z.cols() == p.cols(), who, "p", ergo::detail::str_cat(z.cols(), " columns (as z)"),
+            p.cols());
   check_arg(z.cols() > 1, who, "z", "at least two columns", z.cols());
   check_finite(who, "p", p);
   const Matrix<double> zd = z.template cast<double>();
   const Matrix<double> ez = zd.cwiseMin(700.0).array().exp().matrix();
-  const Matrix<double> c_exp = detail::row_correlations(p, ez);  // K × m
-  const Matrix<double> c_raw = detail::row_correlations(p, zd);
+  const Matrix<double> c_exp = identify::correlation_matrix(p, ez);  // K × m
+  const Matrix<double> c_raw = identify::correlation_matrix(p, zd);
   ConceptAlignment a;
   const Index K = p.rows();
   for (Index k = 0; k < K; ++k) {
@@ -228,18 +231,22 @@ struct ProbeAlignment {
 /// (d × N, standardised per dimension) with `folds`-fold cross-fitting (sample b is in fold
 /// b mod folds), and reports the Pearson correlation of its held-out probabilities with
 /// p(c_k = 1 | x) (K × N), as the paper's supervised concept extractor (§5.1).
-/// labels: K × N in {0, 1}. l2: ridge weight on the standardised coefficients (> 0).
+/// The probe is identify::LogisticRegression (LBFGS) minimising (1/n) Σ log-loss + (l2/2)‖w‖²
+/// with an unpenalised intercept.
+/// \param x d × N \param labels K × N in {0, 1} \param p K × N
+/// \param l2 ridge weight on the standardised coefficients (> 0) \param folds in [2, N]
 template <class DX>
 ProbeAlignment probe_alignment(const Eigen::MatrixBase<DX>& x, const IntMatrix& labels,
                                const Eigen::Ref<const Matrix<double>>& p, double l2 = 1e-4,
                                Index folds = 2) {
   const char* who = "probe_alignment";
   const Index N = x.cols(), K = labels.rows();
-  check_arg(labels.cols() == N, who, "labels", ergo::detail::str_cat(N, " columns (as x)"), labels.cols());
+  check_arg(labels.cols() == N, who, "labels", ergo::detail::str_cat(N, " columns (as x)"),
+            labels.cols());
   check_shape(who, "p", p, K, N);
   check_positive(who, "l2", l2);
-  check_arg(folds >= 2 && folds <= N, who, "folds", ergo::detail::str_cat("a value in [2, N = ", N, "]"),
-            folds);
+  check_arg(folds >= 2 && folds <= N, who, "folds",
+            ergo::detail::str_cat("a value in [2, N = ", N, "]"), folds);
   Matrix<double> xs = x.template cast<double>();
   const Vector<double> mu = xs.rowwise().mean();
   xs.colwise() -= mu;
@@ -255,19 +262,29 @@ ProbeAlignment probe_alignment(const Eigen::MatrixBase<DX>& x, const IntMatrix& 
       std::vector<Index> tr, te;
       for (Index b = 0; b < N; ++b) (b % folds == f ? te : tr).push_back(b);
       Matrix<double> xtr(xs.rows(), static_cast<Index>(tr.size()));
-      Vector<double> ytr(static_cast<Index>(tr.size()));
+      IntVector ytr(static_cast<Index>(tr.size()));
       for (size_t q = 0; q < tr.size(); ++q) {
         xtr.col(static_cast<Index>(q)) = xs.col(tr[q]);
-        ytr(static_cast<Index>(q)) = labels(k, tr[q]) != 0 ? 1.0 : 0.0;
+        ytr(static_cast<Index>(q)) = labels(k, tr[q]) != 0 ? 1 : 0;
       }
-      const Vector<double> th = detail::fit_logistic(xtr, ytr, l2);
-      for (Index b : te) {
-        const double s = th.head(xs.rows()).dot(xs.col(b)) + th(xs.rows());
-        prob(0, b) = 1.0 / (1.0 + std::exp(-s));
+      // (1/n) Σ log-loss + (l2/2)‖w‖² is identify's ‖w‖²/(2C) + Σ log-loss divided by n, with
+      // C = 1/(l2 n); its gradient tolerance 1e-8 puts the probabilities within ~1e-8 of the
+      // exact minimiser's
+      identify::LogisticParams lp;
+      lp.c = 1.0 / (l2 * static_cast<double>(tr.size()));
+      lp.tolerance = 1e-8;
+      identify::LogisticRegression probe(lp);
+      probe.fit(xtr, ytr, 2);
+      Matrix<double> xte(xs.rows(), static_cast<Index>(te.size()));
+      for (size_t q = 0; q < te.size(); ++q) xte.col(static_cast<Index>(q)) = xs.col(te[q]);
+      const Matrix<double> pte = probe.predict_proba(xte);  // 2 × |te|, row 1 = p(c_k = 1)
+      for (size_t q = 0; q < te.size(); ++q) {
+        const Index b = te[q];
+        prob(0, b) = pte(1, static_cast<Index>(q));
         correct += ((prob(0, b) > 0.5) == (labels(k, b) != 0)) ? 1 : 0;
       }
     }
-    const double c = detail::row_correlations(prob, p.row(k))(0, 0);
+    const double c = identify::correlation_matrix(prob, p.row(k))(0, 0);
     r.corr.push_back(c);
     r.accuracy.push_back(static_cast<double>(correct) / static_cast<double>(N));
     r.mean_corr += c;

@@ -2,116 +2,37 @@
 #pragma once
 
 /// \file params.hpp
-/// \brief Architectures, hyper-parameters, named weights and loss terms of ergo's sparse
-/// autoencoders (SAEs).
-///
-/// Samples are columns: activations X are d × B, codes Z are m × B, the encoder W_enc is m × d
-/// and the decoder W_dec is d × m (its columns are the dictionary atoms). SAELens stores W_enc as
-/// [d_in, d_sae] and W_dec as [d_sae, d_in] in C order; those buffers are exactly our
-/// column-major m × d and d × m matrices, so checkpoints map over without copies.
+/// \brief SparseAutoencoderParams: the architecture, the shape, the settings every architecture
+/// shares, and one member per architecture with its own hyper-parameters; hyper-parameters by
+/// name (for files and the command line).
 
 #include "../core/error.hpp"
 #include "../core/types.hpp"
+#include "registry.hpp"
 
-#include <map>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace ergo::sae {
 
-/// \brief SAE architecture (the activation and the sparsity penalty it is trained with).
-enum class Architecture {
-  ReluL1,      ///< z = ReLU(W_enc(x − b_dec) + b_enc); penalty λ Σ z_i (optionally λ Σ z_i‖d_i‖)
-  TopK,        ///< keep the k largest pre-activations of each sample (then ReLU); no penalty
-  BatchTopK,   ///< keep the k·B largest positive pre-activations of the batch; exports a threshold
-  JumpReLU,    ///< z = h·H(h − θ) with per-latent θ; penalty λ Σ H(h − θ) (L0) via a rectangle STE
-  PAnneal,     ///< ReLU with penalty λ_t Σ z_i^p, p annealed from 1 towards 0 (λ rescaled)
-  Structured,  ///< z = S + R: S sparse ReLU branch (p-annealed), R dense branch with γ‖R‖_* (paper)
-  Unmixer      ///< ConCA linear unmixer: ẑ = Norm(W_enc x + b_enc), penalty λ Σ |g(ẑ)|
-};
-
-/// \brief Name of an architecture: "relu_l1", "topk", "batchtopk", "jumprelu", "p_anneal",
-/// "structured", "unmixer".
-inline const char* to_string(Architecture a) {
-  switch (a) {
-    case Architecture::ReluL1: return "relu_l1";
-    case Architecture::TopK: return "topk";
-    case Architecture::BatchTopK: return "batchtopk";
-    case Architecture::JumpReLU: return "jumprelu";
-    case Architecture::PAnneal: return "p_anneal";
-    case Architecture::Structured: return "structured";
-    case Architecture::Unmixer: return "unmixer";
-  }
-  return "unknown";
-}
-
-/// \brief Parses a name produced by to_string(Architecture); throws InvalidArgument otherwise.
-inline Architecture architecture_from_string(const std::string& s) {
-  for (Architecture a : {Architecture::ReluL1, Architecture::TopK, Architecture::BatchTopK,
-                         Architecture::JumpReLU, Architecture::PAnneal, Architecture::Structured,
-                         Architecture::Unmixer})
-    if (s == to_string(a)) return a;
-  throw_invalid("architecture_from_string", "s",
-                "one of relu_l1, topk, batchtopk, jumprelu, p_anneal, structured, unmixer", s);
-}
-
-/// \brief The architecture name SAELens uses for an SAE that computes the same inference
-/// function, or "" when SAELens has none ("standard", "topk", "jumprelu"; BatchTopK is exported
-/// as "jumprelu" with its threshold, as SAELens does; p-annealing infers like "standard").
-inline const char* saelens_architecture(Architecture a) {
-  switch (a) {
-    case Architecture::ReluL1: return "standard";
-    case Architecture::TopK: return "topk";
-    case Architecture::BatchTopK: return "jumprelu";
-    case Architecture::JumpReLU: return "jumprelu";
-    case Architecture::PAnneal: return "standard";
-    default: return "";
-  }
-}
-
-/// \brief The function g of the ConCA unmixer's sparsity penalty λ Σ |g(ẑ)|.
-enum class UnmixerActivation {
-  Softplus,    ///< g(u) = log(1 + e^u)
-  EluPlusOne,  ///< g(u) = ELU(u) + 1 = u + 1 (u > 0), e^u (u <= 0)
-  Selu,        ///< g(u) = SELU(u) = s·u (u > 0), s·α(e^u − 1) (u <= 0); penalty on |g|
-  ClampedExp   ///< g(u) = exp(min(u, c)), c = SaeParams::exp_clamp
-};
-inline const char* to_string(UnmixerActivation g) {
-  switch (g) {
-    case UnmixerActivation::Softplus: return "softplus";
-    case UnmixerActivation::EluPlusOne: return "elu+1";
-    case UnmixerActivation::Selu: return "selu";
-    case UnmixerActivation::ClampedExp: return "exp";
-  }
-  return "unknown";
-}
-
-/// \brief Normalisation after the unmixer's linear encoder.
-enum class UnmixerNorm {
-  None,       ///< ẑ = W_enc x + b_enc
-  LayerNorm,  ///< normalise each code over its m latents, then a learned per-latent affine map
-  GroupNorm   ///< the same over `groups` contiguous blocks of m / groups latents
-};
-inline const char* to_string(UnmixerNorm n) {
-  switch (n) {
-    case UnmixerNorm::None: return "none";
-    case UnmixerNorm::LayerNorm: return "layernorm";
-    case UnmixerNorm::GroupNorm: return "groupnorm";
-  }
-  return "unknown";
-}
-
 /// \brief Shape and architecture hyper-parameters of a SparseAutoencoder (training settings are
-/// in SaeTrainParams). Every field has a default; check() validates them.
-struct SaeParams {
-  Architecture architecture = Architecture::TopK;  ///< which SAE
-  Index d_in = 0;   ///< input dimension d (> 0)
-  Index d_sae = 0;  ///< number of latents m (> 0)
-  /// TopK / BatchTopK: active latents per sample (per sample on average for BatchTopK), in [1, m].
-  Index k = 32;
-  /// ReluL1: weight the L1 penalty of latent i by ‖d_i‖ (Anthropic "April update"); usually
-  /// combined with unit_norm_decoder = false.
-  bool decoder_norm_penalty = false;
+/// in TrainerParams). Every field has a default; check() validates them (the constructor calls
+/// it).
+///
+/// \code
+/// ergo::sae::SparseAutoencoderParams p;
+/// p.architecture = ergo::sae::Architecture::TopK;
+/// p.d_in = 64; p.d_sae = 512;
+/// p.topk.k = 8;                  // only the active architecture's member is used
+/// \endcode
+struct SparseAutoencoderParams {
+  Architecture architecture = Architecture::TopK;  ///< which SAE. Default TopK.
+  Index d_in = 0;                                  ///< input dimension d (> 0; must be set)
+  Index d_sae = 0;  ///< number of latents m (> 0, < 2^31; must be set)
   /// Keep decoder columns at unit norm (the trainer removes the gradient component parallel to
   /// each column and renormalises after every step). Default true.
   bool unit_norm_decoder = true;
@@ -120,89 +41,191 @@ struct SaeParams {
   bool apply_b_dec_to_input = true;
   /// Encoder initialisation W_enc = encoder_init_scale · W_decᵀ (> 0). Default 1.
   double encoder_init_scale = 1.0;
-  /// JumpReLU: initial threshold θ_i (> 0). Default 0.01 (SAELens "step" mode).
-  double init_threshold = 0.01;
-  /// JumpReLU: bandwidth ε of the rectangle kernel K(u) = 1[|u| < 1/2] (> 0). Default 0.01.
-  double bandwidth = 0.01;
-  /// PAnneal / Structured: ε_p in the penalty (z + ε_p)^p − ε_p^p, which keeps the gradient
-  /// p(z + ε_p)^{p−1} finite for p < 1 (> 0). Default 1e-6.
-  double p_epsilon = 1e-6;
-  /// Structured: width h of the dense branch R (its rows add to latents 0..h−1), in [1, m];
-  /// -1 means h = m (z = S + R over every latent, paper.md §5.5). Default -1.
-  Index dense_width = -1;
-  /// Unmixer: the function g in the penalty λ Σ|g(ẑ)|. Default softplus.
-  UnmixerActivation unmixer_activation = UnmixerActivation::Softplus;
-  /// Unmixer: normalisation after the linear encoder. Default none.
-  UnmixerNorm unmixer_norm = UnmixerNorm::None;
-  /// Unmixer GroupNorm: number of groups (divides m). Default 32 (falls back to gcd-free check).
-  Index groups = 32;
-  /// Unmixer: clamp c of the clamped exponential g(u) = exp(min(u, c)). Default 10.
-  double exp_clamp = 10.0;
-  /// Unmixer LayerNorm/GroupNorm: variance guard ε (> 0). Default 1e-5.
-  double norm_eps = 1e-5;
 
-  /// Width of the Structured dense branch with -1 resolved.
-  Index resolved_dense_width() const { return dense_width < 0 ? d_sae : dense_width; }
+  // One member per architecture (the registry's "params member" column); documented in
+  // arch/<name>.hpp.
+  arch::ReluL1::Params relu_l1;         ///< decoder_norm_penalty
+  arch::TopK::Params topk;              ///< k
+  arch::BatchTopK::Params batchtopk;    ///< k
+  arch::JumpReLU::Params jumprelu;      ///< init_threshold, bandwidth
+  arch::PAnneal::Params p_anneal;       ///< p_epsilon
+  arch::Structured::Params structured;  ///< p_epsilon, dense_width
+  arch::Unmixer::Params unmixer;        ///< activation, norm, groups, exp_clamp, norm_eps
 
-  void check() const {
-    const char* who = "SaeParams::check";
-    check_arg(d_in > 0, who, "d_in", "> 0", d_in);
-    check_arg(d_sae > 0, who, "d_sae", "> 0", d_sae);
-    check_arg(d_sae <= Index(2147483647), who, "d_sae", "< 2^31", d_sae);
-    if (architecture == Architecture::TopK || architecture == Architecture::BatchTopK)
-      check_arg(k >= 1 && k <= d_sae, who, "k", ergo::detail::str_cat("a value in [1, d_sae = ", d_sae, "]"),
-                k);
-    check_positive(who, "encoder_init_scale", encoder_init_scale);
-    check_positive(who, "init_threshold", init_threshold);
-    check_positive(who, "bandwidth", bandwidth);
-    check_positive(who, "p_epsilon", p_epsilon);
-    check_positive(who, "norm_eps", norm_eps);
-    if (architecture == Architecture::Structured)
-      check_arg(dense_width == -1 || (dense_width >= 1 && dense_width <= d_sae), who,
-                "dense_width", ergo::detail::str_cat("-1 or a value in [1, d_sae = ", d_sae, "]"),
-                dense_width);
-    if (architecture == Architecture::Unmixer && unmixer_norm == UnmixerNorm::GroupNorm)
-      check_arg(groups >= 1 && d_sae % groups == 0, who, "groups",
-                ergo::detail::str_cat("a divisor of d_sae = ", d_sae), groups);
+  /// \brief Throws InvalidArgument naming the field ("SparseAutoencoderParams::check(): topk.k:
+  /// expected a value in [1, d_sae = 512], got 0"); only the active architecture's member is
+  /// checked.
+  void check() const;
+};
+
+/// \brief Calls f(detail::ArchitectureTag<arch::A>{}, p.member, "member") for the architecture
+/// of `p` (P is SparseAutoencoderParams, const or not) and returns its result.
+template <class P, class F>
+decltype(auto) visit_params(P& p, F&& f) {
+  static_assert(std::is_same_v<std::remove_const_t<P>, SparseAutoencoderParams>,
+                "visit_params takes a SparseAutoencoderParams");
+  switch (p.architecture) {
+#define ERGO_SAE_PARAMS_CASE(A, member, name, saelens, lambda) \
+  case Architecture::A:                                        \
+    return f(detail::ArchitectureTag<arch::A>{}, p.member, #member);
+    ERGO_SAE_ARCHITECTURES(ERGO_SAE_PARAMS_CASE)
+#undef ERGO_SAE_PARAMS_CASE
   }
-};
+  throw_invalid("visit_params", "p.architecture", "a registered Architecture",
+                static_cast<int>(p.architecture));
+}
 
-/// \brief Configuration record for export (io writes it as SAELens-style cfg.json).
-struct SaeConfig {
-  std::string architecture;          ///< ergo's name (to_string(Architecture))
-  std::string saelens_architecture;  ///< SAELens equivalent, or "" if none
-  Index d_in = 0;
-  Index d_sae = 0;
-  Index k = 0;                        ///< TopK/BatchTopK k, else 0
-  double threshold = 0.0;            ///< BatchTopK global inference threshold, else 0
-  /// Input scale s used during training (x' = s·x, so that E‖x'‖ = √d); 1 if none.
-  double normalization_factor = 1.0;
-  /// True when s has been folded into the weights (the SAE then takes raw x); the trainer
-  /// always folds, so an exported SAE needs no input scaling.
-  bool normalization_folded = true;
-  bool apply_b_dec_to_input = true;
-  std::map<std::string, std::string> extra;  ///< architecture details (activation, norm, ...)
-};
+inline void SparseAutoencoderParams::check() const {
+  const std::string who = "SparseAutoencoderParams::check";
+  check_arg(d_in > 0, who, "d_in", "> 0", d_in);
+  check_arg(d_sae > 0, who, "d_sae", "> 0", d_sae);
+  check_arg(d_sae <= Index(2147483647), who, "d_sae", "< 2^31", d_sae);
+  check_positive(who, "encoder_init_scale", encoder_init_scale);
+  visit_params(*this, [&](auto, const auto& ap, const char* member) {
+    ap.check(who, std::string(member) + ".", d_in, d_sae);
+  });
+}
 
-/// \brief Per-step weights of the loss terms (set by the trainer from its schedules).
-struct LossWeights {
-  double sparsity = 0.0;  ///< λ_t: L1 / L0 / L_p / g-penalty coefficient (after warm-up)
-  double p = 1.0;         ///< current exponent of the L_p^p penalty (PAnneal, Structured)
-  double nuclear = 0.0;   ///< γ: nuclear-norm weight of the Structured dense branch
-  double aux = 0.0;       ///< α: AuxK weight (TopK / BatchTopK); 0 disables AuxK
-  Index aux_k = 0;        ///< AuxK k_aux (> 0 when aux > 0)
-  const std::vector<char>* dead = nullptr;  ///< per-latent dead flags for AuxK (size m)
-};
+namespace detail {
 
-/// \brief The value of each loss term for one batch (averaged over its B samples).
-struct LossTerms {
-  double total = 0.0;           ///< the optimised objective
-  double reconstruction = 0.0;  ///< (1/B) Σ_b ‖x_b − x̂_b‖²
-  double sparsity = 0.0;        ///< weighted penalty (λ_t · ...)
-  double nuclear = 0.0;         ///< (γ/B) ‖R‖_*
-  double aux = 0.0;             ///< α · L_aux
-  double l0 = 0.0;              ///< mean number of non-zero codes per sample (S for Structured)
-  double batch_variance = 0.0;  ///< (1/B) Σ_b ‖x_b − x̄‖² (batch mean x̄), for a batch FVU
-};
+/// Shortest decimal form of v that reads back exactly (15 to 17 significant digits).
+inline std::string format_double(double v) {
+  char buf[32];
+  for (int prec = 15; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+inline std::string option_to_string(bool v) {
+  return v ? "true" : "false";
+}
+inline std::string option_to_string(Index v) {
+  return std::to_string(v);
+}
+inline std::string option_to_string(double v) {
+  return format_double(v);
+}
+template <class E, class = std::enable_if_t<std::is_enum_v<E>>>
+std::string option_to_string(E v) {
+  return to_string(v);
+}
+
+// Parsers: false when `s` is not a complete value of the type.
+inline bool option_from_string(const std::string& s, bool& v) {
+  const bool t = s == "true" || s == "1", f = s == "false" || s == "0";
+  if (t || f) v = t;
+  return t || f;
+}
+inline bool option_from_string(const std::string& s, Index& v) {
+  char* end = nullptr;
+  const long long r = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0') return false;
+  v = static_cast<Index>(r);
+  return true;
+}
+inline bool option_from_string(const std::string& s, double& v) {
+  char* end = nullptr;
+  const double r = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0') return false;
+  v = r;
+  return true;
+}
+template <class E, class = std::enable_if_t<std::is_enum_v<E>>>
+bool option_from_string(const std::string& s, E& v) {
+  return from_string(s, v);
+}
+
+inline const char* option_kind(bool) {
+  return "true or false";
+}
+inline const char* option_kind(Index) {
+  return "an integer";
+}
+inline const char* option_kind(double) {
+  return "a number";
+}
+template <class E, class = std::enable_if_t<std::is_enum_v<E>>>
+const char* option_kind(E v) {
+  return choices(v);
+}
+
+}  // namespace detail
+
+/// \brief Names of the hyper-parameters of p's architecture (e.g. {"k"} for TopK).
+inline std::vector<std::string> option_names(const SparseAutoencoderParams& p) {
+  std::vector<std::string> out;
+  visit_params(p, [&](auto tag, const auto& ap, const char*) {
+    using A = typename decltype(tag)::type;
+    A::Params::for_each(ap, [&](const char* name, const auto&) { out.push_back(name); });
+  });
+  return out;
+}
+
+/// \brief True when p's architecture has a hyper-parameter called `name`.
+inline bool has_option(const SparseAutoencoderParams& p, const std::string& name) {
+  for (const auto& n : option_names(p))
+    if (n == name) return true;
+  return false;
+}
+
+/// \brief The hyper-parameter `name` of p's architecture as text ("32", "0.01", "softplus",
+/// "true"); throws InvalidArgument naming the architecture's hyper-parameters if it has none
+/// called so.
+inline std::string get_option(const SparseAutoencoderParams& p, const std::string& name) {
+  std::string out;
+  bool found = false;
+  visit_params(p, [&](auto tag, const auto& ap, const char*) {
+    using A = typename decltype(tag)::type;
+    A::Params::for_each(ap, [&](const char* n, const auto& v) {
+      if (n == name) {
+        out = detail::option_to_string(v);
+        found = true;
+      }
+    });
+  });
+  if (!found) {
+    std::string names;
+    for (const auto& n : option_names(p)) names += (names.empty() ? "" : ", ") + n;
+    throw_invalid("get_option", "name",
+                  ergo::detail::str_cat("a hyper-parameter of ", to_string(p.architecture), " (",
+                                        names.empty() ? "it has none" : names, ")"),
+                  "\"" + name + "\"");
+  }
+  return out;
+}
+
+/// \brief Sets the hyper-parameter `name` of p's architecture from text (see get_option);
+/// throws InvalidArgument naming the architecture's hyper-parameters for an unknown name, and
+/// the expected kind of value for text that is not one. Does not check the range (check() does).
+inline void set_option(SparseAutoencoderParams& p, const std::string& name,
+                       const std::string& value) {
+  const char* who = "set_option";
+  bool found = false;
+  visit_params(p, [&](auto tag, auto& ap, const char* member) {
+    using A = typename decltype(tag)::type;
+    A::Params::for_each(ap, [&](const char* n, auto& v) {
+      if (n != name) return;
+      found = true;
+      if (!detail::option_from_string(value, v))
+        throw_invalid(who, std::string(member) + "." + name, detail::option_kind(v),
+                      "\"" + value + "\"");
+    });
+  });
+  if (!found) get_option(p, name);  // throws the message naming the hyper-parameters
+}
+
+/// \brief Every hyper-parameter of p's architecture as (name, text) pairs, in declaration order.
+inline std::vector<std::pair<std::string, std::string>> options(const SparseAutoencoderParams& p) {
+  std::vector<std::pair<std::string, std::string>> out;
+  visit_params(p, [&](auto tag, const auto& ap, const char*) {
+    using A = typename decltype(tag)::type;
+    A::Params::for_each(ap, [&](const char* n, const auto& v) {
+      out.emplace_back(n, detail::option_to_string(v));
+    });
+  });
+  return out;
+}
 
 }  // namespace ergo::sae

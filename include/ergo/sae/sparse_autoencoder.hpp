@@ -2,107 +2,28 @@
 #pragma once
 
 /// \file sparse_autoencoder.hpp
-/// \brief The SparseAutoencoder class: weights, inference (encode / decode), and the
-/// hand-written forward and backward pass of every architecture (definitions in
-/// sparse_autoencoder_impl.hpp).
+/// \brief The SparseAutoencoder class: weights, inference (encode / decode) and the training
+/// pass, dispatched at run time to the architecture's policy class (registry.hpp, arch/*.hpp);
+/// definitions in sparse_autoencoder_impl.hpp.
 
 #include "../core/error.hpp"
-#include "../core/parallel.hpp"
 #include "../core/random.hpp"
 #include "../core/types.hpp"
 #include "../nn/parameter.hpp"
-#include "detail/numerics.hpp"
-#include "detail/sparse_codes.hpp"
+#include "arch/base.hpp"
+#include "loss.hpp"
 #include "params.hpp"
+#include "registry.hpp"
+#include "trainer_params.hpp"
+#include "weights.hpp"
+#include "workspace.hpp"
 
 #include <cstdint>
 #include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace ergo::sae {
-
-/// \brief All trainable tensors of an SAE (also used, with the same shapes, for gradients).
-///
-/// Which members are non-empty depends on the architecture: every SAE has the encoder (m × d),
-/// encoder bias (m), decoder (d × m, columns = dictionary atoms) and decoder bias (d); JumpReLU
-/// and BatchTopK have `threshold` (m); Structured has the dense branch `dense` (h × d) and
-/// `dense_bias` (h); the Unmixer with a normalisation has `norm_weight` and `norm_bias` (m).
-template <class Scalar_>
-struct SaeWeights {
-  using Scalar = Scalar_;
-  Matrix<Scalar> encoder;       ///< W_enc, m × d
-  Vector<Scalar> encoder_bias;  ///< b_enc, m
-  Matrix<Scalar> decoder;       ///< W_dec, d × m
-  Vector<Scalar> decoder_bias;  ///< b_dec, d
-  Vector<Scalar> threshold;     ///< θ, m (JumpReLU: trained; BatchTopK: inference threshold)
-  Matrix<Scalar> dense;         ///< W_R, h × d (Structured)
-  Vector<Scalar> dense_bias;    ///< b_R, h (Structured)
-  Vector<Scalar> norm_weight;   ///< per-latent gain after LayerNorm/GroupNorm, m (Unmixer)
-  Vector<Scalar> norm_bias;     ///< per-latent shift after LayerNorm/GroupNorm, m (Unmixer)
-
-  /// Zero tensors with the shapes of `o`.
-  static SaeWeights zeros_like(const SaeWeights& o) {
-    SaeWeights g;
-    g.encoder = Matrix<Scalar>::Zero(o.encoder.rows(), o.encoder.cols());
-    g.encoder_bias = Vector<Scalar>::Zero(o.encoder_bias.size());
-    g.decoder = Matrix<Scalar>::Zero(o.decoder.rows(), o.decoder.cols());
-    g.decoder_bias = Vector<Scalar>::Zero(o.decoder_bias.size());
-    g.threshold = Vector<Scalar>::Zero(o.threshold.size());
-    g.dense = Matrix<Scalar>::Zero(o.dense.rows(), o.dense.cols());
-    g.dense_bias = Vector<Scalar>::Zero(o.dense_bias.size());
-    g.norm_weight = Vector<Scalar>::Zero(o.norm_weight.size());
-    g.norm_bias = Vector<Scalar>::Zero(o.norm_bias.size());
-    return g;
-  }
-  /// The non-empty tensors under SAELens-style names: "W_enc" (m × d), "b_enc" (m × 1), "W_dec"
-  /// (d × m), "b_dec" (d × 1), "threshold" (m × 1), "W_dense" (h × d), "b_dense" (h × 1),
-  /// "norm_weight", "norm_bias" (m × 1).
-  std::map<std::string, Matrix<Scalar>> to_map() const {
-    std::map<std::string, Matrix<Scalar>> out;
-    auto put = [&](const char* name, const auto& t) {
-      if (t.size() > 0) out[name] = t;
-    };
-    put("W_enc", encoder);
-    put("b_enc", encoder_bias);
-    put("W_dec", decoder);
-    put("b_dec", decoder_bias);
-    put("threshold", threshold);
-    put("W_dense", dense);
-    put("b_dense", dense_bias);
-    put("norm_weight", norm_weight);
-    put("norm_bias", norm_bias);
-    return out;
-  }
-};
-
-/// \brief Preallocated buffers of a training step (reused across steps; allocated on the first
-/// step and whenever the batch size changes). Opaque to users; pass the same one every step.
-template <class Scalar>
-struct SaeWorkspace {
-  Index batch = -1;                   ///< batch size the buffers were sized for
-  Matrix<Scalar> u, xhat, dxhat;      ///< d × B: centred input, reconstruction, ∂L/∂x̂
-  Matrix<Scalar> h, z, dz;            ///< m × B: pre-activations, codes, ∂L/∂z (as needed)
-  Matrix<Scalar> r, dr;               ///< h_R × B: Structured dense branch and its gradient
-  Matrix<Scalar> nrm;                 ///< m × B: Unmixer normalised pre-activations
-  Matrix<Scalar> rstd;                ///< groups × B: Unmixer reciprocal standard deviations
-  Matrix<Scalar> enc_grad_t;          ///< d × m: transposed sparse encoder gradient (TopK)
-  Matrix<Scalar> aux_target, aux_dhat;  ///< d × B: AuxK residual target and its decode grad
-  detail::SparseCodes<Scalar> codes;  ///< TopK / BatchTopK active latents
-  detail::SparseCodes<Scalar> aux;    ///< AuxK active dead latents
-  std::vector<char> fired;            ///< m: latent fired (> 0) in the last batch
-  std::vector<double> thread_acc;     ///< per-thread accumulators (threads × m)
-  std::vector<Index> col_gt, col_eq;  ///< BatchTopK per-column counts and offsets
-  std::vector<Scalar> sample, cand_val;  ///< BatchTopK threshold sample and candidate values
-  std::vector<Index> cand_pos;          ///< BatchTopK candidate positions (b·m + i)
-  std::vector<std::pair<Scalar, Index>> cand_work;  ///< BatchTopK nth_element scratch
-  std::vector<std::int32_t> dead_list;      ///< AuxK dead latent indices
-  std::vector<Scalar> scratch;        ///< per-thread gather buffers (AuxK)
-  detail::NuclearWorkspace nuclear;   ///< Structured nuclear-norm factorisations
-  double min_positive = 0.0;          ///< BatchTopK: smallest selected positive activation
-  bool aux_active = false;            ///< AuxK entries were produced for the last batch
-};
 
 /// \brief A sparse autoencoder (or the ConCA linear unmixer) with hand-written forward and
 /// backward passes.
@@ -116,14 +37,14 @@ struct SaeWorkspace {
 /// - JumpReLU: z = h·H(h − θ), h = W_enc u + b_enc
 /// - Structured: z = S + R, S = ReLU(W_enc u + b_enc), R = W_R u + b_R added to latents 0..h−1
 /// - Unmixer: z = Norm(W_enc x + b_enc) (Norm = identity, LayerNorm or GroupNorm + affine)
-/// and x̂ = W_dec z + b_dec for all.
+/// and x̂ = W_dec z + b_dec for all. Each lives in arch/<name>.hpp.
 ///
 /// \code
-/// ergo::sae::SaeParams p;
+/// ergo::sae::SparseAutoencoderParams p;
 /// p.architecture = ergo::sae::Architecture::TopK;
-/// p.d_in = 64; p.d_sae = 256; p.k = 8;
+/// p.d_in = 64; p.d_sae = 256; p.topk.k = 8;
 /// ergo::sae::SparseAutoencoder<float> sae(p, /*seed=*/1);
-/// ergo::sae::SaeTrainer<float>({}).fit(sae, X);      // X: 64 × N
+/// ergo::sae::Trainer<float>({}).fit(sae, X);         // X: 64 × N
 /// Eigen::MatrixXf Z = sae.encode(X);                  // 256 × N
 /// \endcode
 template <class Scalar_>
@@ -133,33 +54,47 @@ class SparseAutoencoder {
   using Index = ergo::Index;
   using MatrixType = Matrix<Scalar>;
 
-  /// Creates an SAE with random unit-norm decoder columns (seeded) and W_enc = s·W_decᵀ.
-  explicit SparseAutoencoder(const SaeParams& params, std::uint64_t seed = 0);
+  /// Creates an SAE with random unit-norm decoder columns (seeded) and W_enc = s·W_decᵀ; the
+  /// architecture's own tensors start at their TensorSpec::init. Calls params.check().
+  explicit SparseAutoencoder(const SparseAutoencoderParams& params, std::uint64_t seed = 0);
   /// Same, drawing the initial weights from `rng`.
-  SparseAutoencoder(const SaeParams& params, Rng& rng);
+  SparseAutoencoder(const SparseAutoencoderParams& params, Rng& rng);
 
-  const SaeParams& params() const { return m_params; }
+  const SparseAutoencoderParams& params() const { return m_params; }
   Architecture architecture() const { return m_params.architecture; }
+  /// The registry row of the architecture (names, default λ, traits).
+  const ArchitectureInfo& info() const { return architecture_info(architecture()); }
+  const Traits& traits() const { return info().traits; }
   Index d_in() const { return m_params.d_in; }
   Index d_sae() const { return m_params.d_sae; }
 
   /// The weights (mutable access is for optimisers, tests and loading checkpoints).
-  const SaeWeights<Scalar>& weights() const { return m_w; }
-  SaeWeights<Scalar>& weights() { return m_w; }
-  /// Named copies of the weights (see SaeWeights::to_map) for export.
+  const Weights<Scalar>& weights() const { return m_w; }
+  Weights<Scalar>& weights() { return m_w; }
+  /// Named copies of the weights (see Weights::to_map) for export.
   std::map<std::string, Matrix<Scalar>> named_weights() const { return m_w.to_map(); }
-  /// Replaces one named weight (shape-checked against the current one).
+  /// \brief Replaces one named weight (value shape-checked against the current one); throws
+  /// InvalidArgument naming this architecture's weights for any other name.
   void set_named_weight(const std::string& name, const Eigen::Ref<const Matrix<Scalar>>& value);
-  /// Configuration record (architecture names, sizes, k, threshold, normalisation factor).
-  SaeConfig config() const;
+  /// Configuration record (architecture names, sizes, k, threshold, normalisation factor and
+  /// the architecture's hyper-parameters).
+  Config config() const;
 
-  /// BatchTopK inference threshold (0 until the trainer has estimated it).
+  /// BatchTopK inference threshold (0 until the trainer has estimated it; θ_0 for JumpReLU, 0
+  /// for an architecture without a threshold).
   double batch_threshold() const {
-    return m_w.threshold.size() > 0 ? static_cast<double>(m_w.threshold(0)) : 0.0;
+    return m_w.has_extra("threshold") ? static_cast<double>(m_w.extra("threshold")(0)) : 0.0;
   }
-  void set_batch_threshold(double t) { m_w.threshold.setConstant(static_cast<Scalar>(t)); }
+  /// Sets every entry of the threshold to t; throws for an architecture without one.
+  void set_batch_threshold(double t) { m_w.extra("threshold").setConstant(static_cast<Scalar>(t)); }
   /// Input scale s the SAE was trained with (already folded into the weights).
   double normalization_factor() const { return m_norm_factor; }
+  /// \brief Records that an input scale s > 0 is already folded into the weights (for loading
+  /// a saved SAE; fold_input_scale folds and records).
+  void set_normalization_factor(double s) {
+    check_positive("SparseAutoencoder::set_normalization_factor", "s", s);
+    m_norm_factor = s;
+  }
 
   /// \brief Codes of the columns of x (d × N) → m × N, in inference mode (BatchTopK uses its
   /// threshold). Works in chunks of `chunk` columns.
@@ -181,57 +116,48 @@ class SparseAutoencoder {
   /// trainer's job (project_decoder_gradient). The workspace is (re)sized on first use.
   /// JumpReLU's θ gradient is the straight-through pseudo-gradient (rectangle kernel).
   LossTerms forward_backward(const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w,
-                             SaeWorkspace<Scalar>& ws, SaeWeights<Scalar>& grad) const;
+                             Workspace<Scalar>& ws, Weights<Scalar>& grad) const;
   /// \brief Loss terms only (allocates a workspace; for tests and diagnostics).
   LossTerms loss(const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w) const {
-    SaeWorkspace<Scalar> ws;
-    SaeWeights<Scalar> g = make_gradients();
+    Workspace<Scalar> ws;
+    Weights<Scalar> g = make_gradients();
     return forward_backward(x, w, ws, g);
   }
-  /// Zero gradients shaped like the trainable weights.
-  SaeWeights<Scalar> make_gradients() const;
+  /// Zero gradients shaped like the weights.
+  Weights<Scalar> make_gradients() const { return Weights<Scalar>::zeros_like(m_w); }
   /// \brief The trainable tensors as an nn::ParameterList over (weights, grad) for Adam.
-  /// Names: W_enc, b_enc, W_dec, b_dec, and threshold (JumpReLU), W_dense/b_dense
-  /// (Structured), norm_weight/norm_bias (Unmixer with a normalisation).
-  nn::ParameterList<Scalar> parameters(SaeWeights<Scalar>& grad);
+  /// Names: W_enc, b_enc, W_dec, b_dec, then the architecture's trainable tensors: threshold
+  /// (JumpReLU), W_dense/b_dense (Structured), norm_weight/norm_bias (Unmixer with a
+  /// normalisation).
+  nn::ParameterList<Scalar> parameters(Weights<Scalar>& grad);
 
   /// Removes from each decoder-gradient column its component along the (unit) decoder column.
-  void project_decoder_gradient(SaeWeights<Scalar>& grad) const;
+  void project_decoder_gradient(Weights<Scalar>& grad) const;
   /// Rescales every decoder column to unit L2 norm (columns of norm 0 are left alone).
   void normalize_decoder();
   /// \brief Folds an input scale s into the weights: an SAE trained on s·x becomes one that
-  /// takes x and returns the same codes, with x̂ in the units of x (W_enc ← s W_enc,
-  /// W_R ← s W_R, W_dec ← W_dec / s, b_dec ← b_dec / s; as SAELens does). Exact for every
-  /// architecture. Records s in config().normalization_factor.
+  /// takes x and returns the same codes, with x̂ in the units of x (W_enc ← s W_enc, and every
+  /// tensor with TensorSpec::scales_with_input such as W_R; W_dec ← W_dec / s, b_dec ← b_dec / s;
+  /// as SAELens does). Exact for every architecture. Records s in config().normalization_factor.
   void fold_input_scale(double s);
 
+  /// \brief The architecture's hook after an optimiser step (JumpReLU: θ ← max(θ, 0);
+  /// BatchTopK: the threshold's moving average), from the workspace of that step.
+  void after_step(const Workspace<Scalar>& ws, const TrainerParams& tp);
   /// Mean over the batch of Σ_i ((z_i + ε_p)^p − ε_p^p) for the sparse codes left in `ws` by the
-  /// last forward_backward (PAnneal / Structured); used to rescale λ when p switches.
-  double lp_penalty(const SaeWorkspace<Scalar>& ws, double p) const;
+  /// last forward_backward (PAnneal / Structured; 0 for others); used to rescale λ when p
+  /// switches.
+  double lp_penalty(const Workspace<Scalar>& ws, double p) const;
+
+  /// The tensors the architecture adds (with the current hyper-parameters and shape).
+  std::vector<TensorSpec> extra_tensor_specs() const;
 
  private:
   void init(Rng& rng);
-  void prepare(SaeWorkspace<Scalar>& ws, Index B) const;
-  LossTerms step_dense(const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w,
-                       SaeWorkspace<Scalar>& ws, SaeWeights<Scalar>& grad) const;
-  LossTerms step_sparse(const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w,
-                        SaeWorkspace<Scalar>& ws, SaeWeights<Scalar>& grad) const;
-  LossTerms step_structured(const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w,
-                            SaeWorkspace<Scalar>& ws, SaeWeights<Scalar>& grad) const;
-  LossTerms step_unmixer(const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w,
-                         SaeWorkspace<Scalar>& ws, SaeWeights<Scalar>& grad) const;
-  void select_batch_topk(SaeWorkspace<Scalar>& ws, Index B) const;
-  double aux_forward(const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w,
-                     SaeWorkspace<Scalar>& ws, Index B) const;
-  void sparse_backward(SaeWorkspace<Scalar>& ws, SaeWeights<Scalar>& grad, bool with_aux) const;
-  double finish_reconstruction(const Eigen::Ref<const Matrix<Scalar>>& x,
-                               SaeWorkspace<Scalar>& ws, LossTerms& t) const;
-  void dense_decode_backward(const Eigen::Ref<const Matrix<Scalar>>& x, const Matrix<Scalar>& Z,
-                             SaeWorkspace<Scalar>& ws, LossTerms& t,
-                             SaeWeights<Scalar>& grad) const;
+  void prepare(Workspace<Scalar>& ws, Index B) const;
 
-  SaeParams m_params;
-  SaeWeights<Scalar> m_w;
+  SparseAutoencoderParams m_params;
+  Weights<Scalar> m_w;
   double m_norm_factor = 1.0;
 };
 

@@ -2,7 +2,7 @@
 #pragma once
 
 /// \file trainer.hpp
-/// \brief SaeTrainer: Adam with learning-rate warm-up and decay, sparsity-coefficient warm-up,
+/// \brief sae::Trainer: Adam with learning-rate warm-up and decay, sparsity-coefficient warm-up,
 /// global gradient clipping, unit-norm decoder (projected gradient + renormalisation), decoder
 /// bias at the geometric median, AuxK with dead-latent tracking in samples, p-annealing, the
 /// BatchTopK threshold estimate, input scaling to E‖x‖ = √d folded back into the weights,
@@ -17,9 +17,11 @@
 #include "../nn/optimizer.hpp"
 #include "../nn/parameter.hpp"
 #include "../nn/schedule.hpp"
-#include "detail/numerics.hpp"
+#include "detail/geometric_median.hpp"
 #include "params.hpp"
+#include "registry.hpp"
 #include "sparse_autoencoder.hpp"
+#include "trainer_params.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -31,106 +33,29 @@
 
 namespace ergo::sae {
 
-/// \brief Default sparsity coefficient λ of each architecture, for inputs scaled to
-/// E‖x‖ = √d (SaeTrainParams::normalize_input) and a unit-norm decoder.
-///
-/// ReluL1 3 (L1), JumpReLU 1 (per active latent: the L0 penalty), PAnneal 3 (initial λ of the
-/// L_p^p penalty), Structured 3 (λ of its sparse branch), Unmixer 0.3 (on Σ|g(ẑ)|); TopK and
-/// BatchTopK 0 (sparsity is fixed by k). Chosen on the planted-dictionary data of
-/// apps/sae_concepts (d = 64, true L0 = 8), where they give L0 between 8 and 15; sweep λ
-/// to hit a target L0 on other data.
-inline double default_sparsity_coefficient(Architecture a) {
-  switch (a) {
-    case Architecture::ReluL1: return 3.0;
-    case Architecture::JumpReLU: return 1.0;
-    case Architecture::PAnneal: return 3.0;
-    case Architecture::Structured: return 3.0;
-    case Architecture::Unmixer: return 0.3;
-    default: return 0.0;
-  }
+/// \brief The input scale s = √d / mean‖x‖ that makes E‖s·x‖ = √d (1 when mean_norm is not
+/// positive and finite). \param mean_norm mean L2 norm of the inputs \param d input dimension
+inline double input_scale(double mean_norm, Index d) {
+  return mean_norm > 0.0 && std::isfinite(mean_norm) ? std::sqrt(static_cast<double>(d)) / mean_norm
+                                                     : 1.0;
 }
 
-/// \brief Training hyper-parameters (defaults follow the SAE libraries surveyed in
-/// research/sae_anchors.md; see docs/sae.md for the table).
-struct SaeTrainParams {
-  Index steps = 2000;        ///< optimisation steps (> 0)
-  Index batch_size = 4096;   ///< samples per step (> 0; the data must have at least this many)
-  double lr = 2e-4;          ///< base Adam learning rate (> 0)
-  double beta1 = 0.9;        ///< Adam β1, [0, 1)
-  double beta2 = 0.999;      ///< Adam β2, [0, 1)
-  double adam_eps = 1e-8;    ///< Adam ε (> 0)
-  double lr_warmup_fraction = 0.01;      ///< linear lr warm-up over this fraction of steps, [0, 1]
-  nn::Decay lr_decay = nn::Decay::Linear;  ///< decay after decay start (Constant, Linear, Cosine)
-  double lr_decay_start_fraction = 0.8;  ///< decay runs over the last 20 % of steps, [0, 1)
-  double lr_min_ratio = 0.0;             ///< final lr / base lr, [0, 1]
-  /// λ of the sparsity penalty; negative means default_sparsity_coefficient(architecture).
-  double sparsity_coefficient = -1.0;
-  double sparsity_warmup_fraction = 0.05;  ///< λ ramps linearly from 0 over this fraction, [0, 1]
-  double grad_clip = 1.0;    ///< global gradient-norm clip (<= 0 disables)
-  /// AuxK weight α (TopK / BatchTopK; 0 disables). Default 1/32 (OpenAI, dictionary_learning).
-  double aux_coefficient = 1.0 / 32.0;
-  Index aux_k = -1;          ///< AuxK k_aux; -1 means d_in / 2 (at least 1)
-  /// A latent is dead when it has not fired for this many samples (counted in samples, not
-  /// steps). Default 10,000,000 (OpenAI, dictionary_learning, sparsify).
-  Index dead_window_samples = 10000000;
-  double threshold_ema = 0.01;  ///< BatchTopK: θ ← (1−a)θ + a·min positive code, (0, 1]
-  double p_start = 1.0;         ///< PAnneal / Structured: initial p, (0, 1]
-  double p_end = 0.2;           ///< final p, (0, p_start]; 0.2 avoids the degenerate p = 0
-  double anneal_start_fraction = 0.5;  ///< p starts changing at this fraction of steps, [0, 1)
-  Index p_updates = 10;         ///< number of p switches (>= 1), equally spaced to the end
-  Index p_rescale_window = 10;  ///< batches averaged to rescale λ at a switch (>= 1)
-  /// Structured: γ of (γ/√B)‖R‖_* (>= 0). Dividing by √B (not B) makes the term independent of
-  /// the batch size, since ‖R‖_* grows like √B for a fixed per-sample code distribution, and puts
-  /// γ on the scale of a per-sample L1 weight. Default 10 (≈ 3λ): with γ ≲ λ the dense branch
-  /// alone reconstructs the input and the sparse branch dies (apps/sae_concepts).
-  double nuclear_coefficient = 10.0;
-  bool normalize_input = true;  ///< scale inputs so that E‖x‖ = √d, fold s into the weights after
-  Index normalization_samples = 100000;  ///< samples used to estimate s (> 0)
-  bool init_decoder_bias = true;  ///< b_dec ← geometric median of a sample (else keep b_dec)
-  Index geometric_median_samples = 4096;   ///< sample size for the median (> 0)
-  Index geometric_median_iterations = 100;  ///< Weiszfeld iterations (> 0)
-  std::uint64_t seed = 0;  ///< data order and subsets (the SAE's init has its own seed)
-  int threads = 0;         ///< threads for Eigen and ergo loops during fit (0 = leave as set)
-  Index log_every = 100;   ///< steps between callback events and history rows (> 0)
+/// \brief b_dec ← the geometric median of the columns of `sample` (d × n, already scaled like
+/// the training inputs), by Weiszfeld's iteration in double (tolerance 1e-5, as the SAE
+/// libraries), at most `iterations` steps.
+template <class Scalar>
+void init_decoder_bias(SparseAutoencoder<Scalar>& sae, const Matrix<Scalar>& sample,
+                       Index iterations) {
+  const char* who = "init_decoder_bias";
+  check_shape(who, "sample", sample, sae.d_in(), -1);
+  check_arg(sample.cols() > 0, who, "sample", "at least one column", sample.cols());
+  check_arg(iterations > 0, who, "iterations", "> 0", iterations);
+  const Vector<double> med = detail::geometric_median(sample, iterations, 1e-5);
+  sae.weights().decoder_bias = med.template cast<Scalar>();
+}
 
-  void check() const {
-    const char* who = "SaeTrainParams::check";
-    check_arg(steps > 0, who, "steps", "> 0", steps);
-    check_arg(batch_size > 0, who, "batch_size", "> 0", batch_size);
-    check_positive(who, "lr", lr);
-    check_arg(beta1 >= 0 && beta1 < 1, who, "beta1", "a value in [0, 1)", beta1);
-    check_arg(beta2 >= 0 && beta2 < 1, who, "beta2", "a value in [0, 1)", beta2);
-    check_positive(who, "adam_eps", adam_eps);
-    check_range(who, "lr_warmup_fraction", lr_warmup_fraction, 0.0, 1.0);
-    check_arg(lr_decay_start_fraction >= 0 && lr_decay_start_fraction < 1, who,
-              "lr_decay_start_fraction", "a value in [0, 1)", lr_decay_start_fraction);
-    check_range(who, "lr_min_ratio", lr_min_ratio, 0.0, 1.0);
-    check_range(who, "sparsity_warmup_fraction", sparsity_warmup_fraction, 0.0, 1.0);
-    check_arg(aux_coefficient >= 0, who, "aux_coefficient", ">= 0", aux_coefficient);
-    check_arg(aux_k == -1 || aux_k > 0, who, "aux_k", "-1 or > 0", aux_k);
-    check_arg(dead_window_samples > 0, who, "dead_window_samples", "> 0", dead_window_samples);
-    check_arg(threshold_ema > 0 && threshold_ema <= 1, who, "threshold_ema", "a value in (0, 1]",
-              threshold_ema);
-    check_arg(p_start > 0 && p_start <= 1, who, "p_start", "a value in (0, 1]", p_start);
-    check_arg(p_end > 0 && p_end <= p_start, who, "p_end", "a value in (0, p_start]", p_end);
-    check_arg(anneal_start_fraction >= 0 && anneal_start_fraction < 1, who,
-              "anneal_start_fraction", "a value in [0, 1)", anneal_start_fraction);
-    check_arg(p_updates >= 1, who, "p_updates", ">= 1", p_updates);
-    check_arg(p_rescale_window >= 1, who, "p_rescale_window", ">= 1", p_rescale_window);
-    check_arg(nuclear_coefficient >= 0, who, "nuclear_coefficient", ">= 0", nuclear_coefficient);
-    check_arg(normalization_samples > 0, who, "normalization_samples", "> 0",
-              normalization_samples);
-    check_arg(geometric_median_samples > 0, who, "geometric_median_samples", "> 0",
-              geometric_median_samples);
-    check_arg(geometric_median_iterations > 0, who, "geometric_median_iterations", "> 0",
-              geometric_median_iterations);
-    check_arg(threads >= 0, who, "threads", ">= 0", threads);
-    check_arg(log_every > 0, who, "log_every", "> 0", log_every);
-  }
-};
-
-/// \brief One row of the training history (every log_every steps and at the end).
-struct SaeLogRow {
+/// \brief One record of the training history (every log_every steps and at the end).
+struct TrainRecord {
   Index step = 0;
   double loss = 0, reconstruction = 0, sparsity = 0, aux = 0, nuclear = 0;
   double fvu = 0;            ///< batch FVU = reconstruction / batch variance about the batch mean
@@ -139,53 +64,56 @@ struct SaeLogRow {
   double lr = 0, sparsity_coefficient = 0, p = 1;
 };
 
-/// \brief What fit() did.
-struct SaeTrainReport {
-  Outcome outcome;                  ///< Success, Stopped (callback) or NumericalIssue (+ hint)
-  Index steps = 0;                  ///< steps completed
-  Index samples_seen = 0;           ///< steps · batch size
-  double seconds = 0.0;             ///< wall time of the training loop
-  double samples_per_second = 0.0;  ///< throughput of the training loop
+/// \brief What fit() and fit_stream() did.
+struct TrainResult {
+  Outcome outcome;                    ///< Success, Stopped (callback) or NumericalIssue (+ hint)
+  Index steps = 0;                    ///< steps completed
+  Index samples_seen = 0;             ///< steps · batch size
+  double seconds = 0.0;               ///< wall time of the training loop
+  double samples_per_second = 0.0;    ///< throughput of the training loop
   double normalization_factor = 1.0;  ///< s (inputs were scaled by s; already folded)
-  LossTerms last;                   ///< loss terms of the last step
-  double dead_fraction = 0.0;       ///< at the end
-  double sparsity_coefficient = 0;  ///< final λ (after p-annealing rescales)
-  double p = 1.0;                   ///< final p
-  std::vector<SaeLogRow> history;
+  LossTerms last;                     ///< loss terms of the last step
+  double dead_fraction = 0.0;         ///< at the end
+  double sparsity_coefficient = 0;    ///< final λ (after p-annealing rescales)
+  double p = 1.0;                     ///< final p
+  std::vector<TrainRecord> history;   ///< every log_every steps and at the end
 };
 
 /// \brief Trains a SparseAutoencoder with Adam and the SAE training tricks.
 ///
 /// \code
-/// ergo::sae::SaeTrainParams tp;
+/// ergo::sae::TrainerParams tp;
 /// tp.steps = 3000; tp.batch_size = 1024; tp.lr = 1e-3;
 /// ergo::ProgressBar bar(std::cerr);
-/// auto report = ergo::sae::SaeTrainer<float>(tp).fit(sae, X, &bar);   // X: d × N
-/// if (!report.outcome.ok()) std::cerr << report.outcome.message << "\n";
+/// auto result = ergo::sae::Trainer<float>(tp).fit(sae, X, &bar);   // X: d × N
+/// if (!result.outcome.ok()) std::cerr << result.outcome.message << "\n";
 /// \endcode
 ///
 /// Each step: λ_t = λ·min(1, (t+1)/T_λ); loss and gradient (SparseAutoencoder::forward_backward);
 /// stop on a non-finite loss or gradient; remove the decoder-gradient component parallel to
 /// each decoder column; clip the global gradient norm; Adam step with lr(t) from nn::LrSchedule;
-/// renormalise the decoder columns (and clamp JumpReLU thresholds at 0); update the
-/// samples-since-fired counters, the BatchTopK threshold EMA and the p-annealing schedule.
+/// renormalise the decoder columns; the architecture's after-step hook (JumpReLU clamps θ at 0,
+/// BatchTopK updates its threshold's moving average); update the samples-since-fired counters
+/// and, for an L_p^p penalty (Traits::anneals_p), the p-annealing schedule. AuxK applies to the
+/// architectures with Traits::aux_k.
 template <class Scalar_>
-class SaeTrainer {
+class Trainer {
  public:
   using Scalar = Scalar_;
   /// A source of training batches: fills its argument (d × B) with the next raw batch.
   using BatchSource = std::function<void(Eigen::Ref<Matrix<Scalar>>)>;
 
-  explicit SaeTrainer(SaeTrainParams params = {}) : m_p(params) { m_p.check(); }
-  const SaeTrainParams& params() const { return m_p; }
+  explicit Trainer(TrainerParams params = {}) : m_p(params) { m_p.check(); }
+  const TrainerParams& params() const { return m_p; }
 
   /// \brief Trains on the columns of `data` (d × N, N >= batch_size), reshuffled every epoch.
-  SaeTrainReport fit(SparseAutoencoder<Scalar>& sae, const Eigen::Ref<const Matrix<Scalar>>& data,
-                     Callback* cb = nullptr) {
-    const char* who = "SaeTrainer::fit";
+  TrainResult fit(SparseAutoencoder<Scalar>& sae, const Eigen::Ref<const Matrix<Scalar>>& data,
+                  Callback* cb = nullptr) {
+    const char* who = "Trainer::fit";
     check_shape(who, "data", data, sae.d_in(), -1);
     check_arg(data.cols() >= m_p.batch_size, who, "data",
-              ergo::detail::str_cat("at least batch_size = ", m_p.batch_size, " columns"), data.cols());
+              ergo::detail::str_cat("at least batch_size = ", m_p.batch_size, " columns"),
+              data.cols());
     check_finite(who, "data", data);
     ThreadLimit threads(m_p.threads);
     Rng rng(derive_seed(m_p.seed, 1));
@@ -197,14 +125,14 @@ class SaeTrainer {
       const Index n = std::min(N, m_p.normalization_samples);
       double norm_sum = 0.0;
       for (Index j = 0; j < n; ++j) norm_sum += static_cast<double>(data.col(perm(j)).norm());
-      s = scale_from_mean_norm(norm_sum / static_cast<double>(n), d);
+      s = input_scale(norm_sum / static_cast<double>(n), d);
     }
     if (m_p.init_decoder_bias) {
       const IndexVector perm = rng.permutation(N);
       const Index n = std::min(N, m_p.geometric_median_samples);
       Matrix<Scalar> sample(d, n);
       for (Index j = 0; j < n; ++j) sample.col(j) = data.col(perm(j)) * static_cast<Scalar>(s);
-      init_bias(sae, sample);
+      init_decoder_bias(sae, sample, m_p.geometric_median_iterations);
     }
     IndexVector order = rng.permutation(N);
     Index pos = 0;
@@ -225,9 +153,9 @@ class SaeTrainer {
   /// \brief Trains on batches drawn from `next_batch` (each call fills a d × batch_size
   /// matrix). The scale s and b_dec are estimated from the first
   /// ceil(normalization_samples / batch_size) batches, which are not trained on.
-  SaeTrainReport fit_stream(SparseAutoencoder<Scalar>& sae, const BatchSource& next_batch,
-                            Callback* cb = nullptr) {
-    const char* who = "SaeTrainer::fit_stream";
+  TrainResult fit_stream(SparseAutoencoder<Scalar>& sae, const BatchSource& next_batch,
+                         Callback* cb = nullptr) {
+    const char* who = "Trainer::fit_stream";
     check_arg(static_cast<bool>(next_batch), who, "next_batch", "a callable", "an empty function");
     ThreadLimit threads(m_p.threads);
     const Index d = sae.d_in(), B = m_p.batch_size;
@@ -235,9 +163,10 @@ class SaeTrainer {
     double s = 1.0;
     Matrix<Scalar> sample;
     if (m_p.normalize_input || m_p.init_decoder_bias) {
-      const Index nb = m_p.normalize_input
-                           ? (std::max(m_p.normalization_samples, m_p.geometric_median_samples) + B - 1) / B
-                           : (m_p.geometric_median_samples + B - 1) / B;
+      const Index nb =
+          m_p.normalize_input
+              ? (std::max(m_p.normalization_samples, m_p.geometric_median_samples) + B - 1) / B
+              : (m_p.geometric_median_samples + B - 1) / B;
       double norm_sum = 0.0;
       Index count = 0;
       const Index ns = std::min(m_p.geometric_median_samples, nb * B);
@@ -251,10 +180,10 @@ class SaeTrainer {
           ++count;
         }
       }
-      if (m_p.normalize_input) s = scale_from_mean_norm(norm_sum / static_cast<double>(count), d);
+      if (m_p.normalize_input) s = input_scale(norm_sum / static_cast<double>(count), d);
       if (m_p.init_decoder_bias) {
         sample *= static_cast<Scalar>(s);
-        init_bias(sae, sample);
+        init_decoder_bias(sae, sample, m_p.geometric_median_iterations);
       }
     }
     const Scalar ss = static_cast<Scalar>(s);
@@ -280,13 +209,15 @@ class SaeTrainer {
     ap.eps = m_p.adam_eps;
     m_adam = std::make_unique<nn::Adam<Scalar>>(ap);
     m_sched.base = m_p.lr;
-    m_sched.warmup_steps = static_cast<Index>(m_p.lr_warmup_fraction * static_cast<double>(m_p.steps));
+    m_sched.warmup_steps =
+        static_cast<Index>(m_p.lr_warmup_fraction * static_cast<double>(m_p.steps));
     m_sched.total_steps = m_p.steps;
     m_sched.decay = m_p.lr_decay;
     m_sched.min_ratio = m_p.lr_min_ratio;
     m_sched.decay_start =
         static_cast<Index>(m_p.lr_decay_start_fraction * static_cast<double>(m_p.steps));
-    if (m_sched.decay != nn::Decay::Constant && m_sched.total_steps <= std::max(m_sched.warmup_steps, m_sched.decay_start))
+    if (m_sched.decay != nn::Decay::Constant &&
+        m_sched.total_steps <= std::max(m_sched.warmup_steps, m_sched.decay_start))
       m_sched.decay = nn::Decay::Constant;
     m_sched.check();
     const Index m = sae.d_sae();
@@ -306,9 +237,9 @@ class SaeTrainer {
   /// (computed before the update). After a non-finite loss or gradient, failed() is true and
   /// the weights are left unchanged.
   LossTerms step(SparseAutoencoder<Scalar>& sae, const Eigen::Ref<const Matrix<Scalar>>& batch) {
-    check_arg(m_sae == &sae, "SaeTrainer::step", "sae", "the SAE given to begin()",
+    check_arg(m_sae == &sae, "Trainer::step", "sae", "the SAE given to begin()",
               "another SAE (call begin() first)");
-    const Architecture arch = sae.architecture();
+    const Traits& traits = sae.traits();
     const Index B = batch.cols();
     const double warm = m_p.sparsity_warmup_fraction * static_cast<double>(m_p.steps);
     const double ramp = warm > 0 ? std::min(1.0, static_cast<double>(m_step + 1) / warm) : 1.0;
@@ -316,8 +247,7 @@ class SaeTrainer {
     w.sparsity = m_lambda * ramp;
     w.p = m_p_cur;
     w.nuclear = m_p.nuclear_coefficient;
-    const bool topk = arch == Architecture::TopK || arch == Architecture::BatchTopK;
-    if (topk && m_p.aux_coefficient > 0) {
+    if (traits.aux_k && m_p.aux_coefficient > 0) {
       w.aux = m_p.aux_coefficient;
       w.aux_k = m_p.aux_k > 0 ? m_p.aux_k : std::max<Index>(1, sae.d_in() / 2);
       w.dead = &m_dead;
@@ -337,8 +267,7 @@ class SaeTrainer {
     }
     m_adam->step(m_list, m_sched.lr(m_step));
     if (sae.params().unit_norm_decoder) sae.normalize_decoder();
-    auto& wts = sae.weights();
-    if (arch == Architecture::JumpReLU) wts.threshold = wts.threshold.cwiseMax(Scalar(0));
+    sae.after_step(m_ws, m_p);  // the architecture's hook (clamp θ, threshold average)
     // dead-latent bookkeeping, in samples
     const Index m = sae.d_sae();
     for (Index i = 0; i < m; ++i) {
@@ -346,13 +275,7 @@ class SaeTrainer {
       m_since[si] = m_ws.fired[si] ? 0 : m_since[si] + B;
       m_dead[si] = m_since[si] >= m_p.dead_window_samples ? 1 : 0;
     }
-    if (arch == Architecture::BatchTopK && m_ws.min_positive > 0.0) {
-      const double th = sae.batch_threshold();
-      sae.set_batch_threshold(th <= 0.0 ? m_ws.min_positive
-                                        : (1.0 - m_p.threshold_ema) * th +
-                                              m_p.threshold_ema * m_ws.min_positive);
-    }
-    if (arch == Architecture::PAnneal || arch == Architecture::Structured) anneal(sae);
+    if (traits.anneals_p) anneal(sae);
     ++m_step;
     return t;
   }
@@ -373,13 +296,14 @@ class SaeTrainer {
     out["lp_cur"] = scalar(m_lp_cur);
     out["lp_next"] = scalar(m_lp_next);
     Matrix<double> since(static_cast<Index>(m_since.size()), 1);
-    for (size_t i = 0; i < m_since.size(); ++i) since(static_cast<Index>(i), 0) = static_cast<double>(m_since[i]);
+    for (size_t i = 0; i < m_since.size(); ++i)
+      since(static_cast<Index>(i), 0) = static_cast<double>(m_since[i]);
     out["samples_since_fired"] = since;
     return out;
   }
   /// \brief Restores state() output; call begin(sae) first (with the SAE's weights restored).
   void set_state(const std::map<std::string, Matrix<double>>& s) {
-    const char* who = "SaeTrainer::set_state";
+    const char* who = "Trainer::set_state";
     check_arg(m_sae != nullptr, who, "state", "a trainer started with begin(sae)", "no begin()");
     auto scalar = [&](const char* key) {
       auto f = s.find(key);
@@ -428,29 +352,17 @@ class SaeTrainer {
   }
 
  private:
-  static double scale_from_mean_norm(double mean_norm, Index d) {
-    return mean_norm > 0.0 && std::isfinite(mean_norm)
-               ? std::sqrt(static_cast<double>(d)) / mean_norm
-               : 1.0;
-  }
-
-  void init_bias(SparseAutoencoder<Scalar>& sae, const Matrix<Scalar>& sample) const {
-    const Vector<double> med = detail::geometric_median(sample, m_p.geometric_median_iterations,
-                                                        1e-5);  // Weiszfeld tolerance (anchors)
-    sae.weights().decoder_bias = med.template cast<Scalar>();
-  }
-
   // p-annealing: p switches at p_updates equally spaced steps from anneal_start to the end; at
   // each switch λ ← λ · mean L_p(p_cur) / mean L_p(p_next) over the last p_rescale_window batches.
   void anneal(SparseAutoencoder<Scalar>& sae) {
     if (m_switch >= m_p.p_updates) return;
     const double start = m_p.anneal_start_fraction * static_cast<double>(m_p.steps);
     const double span = static_cast<double>(m_p.steps) - start;
-    const Index at = static_cast<Index>(
-        start + span * static_cast<double>(m_switch) / static_cast<double>(m_p.p_updates));
-    const double p_next =
-        m_p.p_start + (m_p.p_end - m_p.p_start) * static_cast<double>(m_switch + 1) /
-                          static_cast<double>(m_p.p_updates);
+    const Index at = static_cast<Index>(start + span * static_cast<double>(m_switch) /
+                                                    static_cast<double>(m_p.p_updates));
+    const double p_next = m_p.p_start + (m_p.p_end - m_p.p_start) *
+                                            static_cast<double>(m_switch + 1) /
+                                            static_cast<double>(m_p.p_updates);
     if (m_step + 1 + m_p.p_rescale_window > at) {
       m_lp_cur += sae.lp_penalty(m_ws, m_p_cur);
       m_lp_next += sae.lp_penalty(m_ws, p_next);
@@ -464,8 +376,8 @@ class SaeTrainer {
   }
 
   template <class Fill>
-  SaeTrainReport loop(SparseAutoencoder<Scalar>& sae, Fill& fill, double s, Callback* cb) {
-    SaeTrainReport rep;
+  TrainResult loop(SparseAutoencoder<Scalar>& sae, Fill& fill, double s, Callback* cb) {
+    TrainResult rep;
     rep.normalization_factor = s;
     begin(sae);
     const Index B = m_p.batch_size, d = sae.d_in();
@@ -476,7 +388,7 @@ class SaeTrainer {
     ev.total = m_p.steps;
     if (cb) cb->on_begin(ev);
     auto make_row = [&](Index step) {
-      SaeLogRow r;
+      TrainRecord r;
       r.step = step;
       r.loss = m_last.total;
       r.reconstruction = m_last.reconstruction;
@@ -491,7 +403,7 @@ class SaeTrainer {
       r.p = m_p_cur;
       return r;
     };
-    auto fill_event = [&](const SaeLogRow& r) {
+    auto fill_event = [&](const TrainRecord& r) {
       ev.step = r.step;
       ev.loss = r.loss;
       ev.elapsed_seconds = sw.seconds();
@@ -505,16 +417,16 @@ class SaeTrainer {
       if (m_failed) {
         rep.outcome.status = Status::NumericalIssue;
         rep.outcome.message = ergo::detail::str_cat(
-            "SaeTrainer::fit: non-finite loss or gradient at step ", t, " (reconstruction ",
-            m_last.reconstruction, ", sparsity ", m_last.sparsity, ", gradient norm ",
-            m_grad_norm, "); try a smaller learning rate (lr = ", m_p.lr,
+            "Trainer::fit: non-finite loss or gradient at step ", t, " (reconstruction ",
+            m_last.reconstruction, ", sparsity ", m_last.sparsity, ", gradient norm ", m_grad_norm,
+            "); try a smaller learning rate (lr = ", m_p.lr,
             "), keep grad_clip > 0 and normalize_input = true, and check the data for very "
             "large values");
         break;
       }
       const bool log_now = (m_step % m_p.log_every == 0) || m_step == m_p.steps;
       if (log_now) {
-        const SaeLogRow r = make_row(m_step);
+        const TrainRecord r = make_row(m_step);
         rep.history.push_back(r);
         if (cb) {
           fill_event(r);
@@ -529,7 +441,8 @@ class SaeTrainer {
     rep.seconds = sw.seconds();
     rep.steps = m_step;
     rep.samples_seen = m_step * B;
-    rep.samples_per_second = rep.seconds > 0 ? static_cast<double>(rep.samples_seen) / rep.seconds : 0;
+    rep.samples_per_second =
+        rep.seconds > 0 ? static_cast<double>(rep.samples_seen) / rep.seconds : 0;
     rep.last = m_last;
     rep.dead_fraction = dead_fraction();
     rep.sparsity_coefficient = m_lambda;
@@ -543,13 +456,13 @@ class SaeTrainer {
     return rep;
   }
 
-  SaeTrainParams m_p;
+  TrainerParams m_p;
   SparseAutoencoder<Scalar>* m_sae = nullptr;
-  SaeWeights<Scalar> m_grad;
+  Weights<Scalar> m_grad;
   nn::ParameterList<Scalar> m_list;
   std::unique_ptr<nn::Adam<Scalar>> m_adam;
   nn::LrSchedule m_sched;
-  SaeWorkspace<Scalar> m_ws;
+  Workspace<Scalar> m_ws;
   std::vector<Index> m_since;
   std::vector<char> m_dead;
   LossTerms m_last;

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file structured.hpp
+/// \brief The paper's structured SAE (Liu et al., §5.5): z = S + R with a sparse ReLU branch
+/// S = ReLU(W_enc u + b_enc) under a p-annealed L_p^p penalty and a dense linear branch
+/// R = W_R u + b_R (on latents 0..h−1) under the nuclear norm (γ/√B) ‖R‖_* of its batch matrix.
+
+#include "../../core/error.hpp"
+#include "../detail/decoder.hpp"
+#include "../detail/nuclear_norm.hpp"
+#include "../loss.hpp"
+#include "../penalty.hpp"
+#include "../weights.hpp"
+#include "../workspace.hpp"
+#include "base.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace ergo::sae::arch {
+
+/// \brief Structured (registry name "structured"; no SAELens equivalent).
+///
+/// The loss is L_rec + λ_t (1/B) Σ [(S + ε_p)^p − ε_p^p] + (γ/√B) ‖R‖_*; docs/sae.md explains the
+/// batch reading of the nuclear norm. The dense branch starts at zero (rank 0) and grows only as
+/// far as the loss pays for it. L0 and firing are measured on S.
+struct Structured : Base {
+  /// \brief Hyper-parameters of the structured SAE (SparseAutoencoderParams::structured).
+  struct Params {
+    /// ε_p of the sparse branch's penalty (z + ε_p)^p − ε_p^p (> 0). Default 1e-6.
+    double p_epsilon = 1e-6;
+    /// Width h of the dense branch R (its rows add to latents 0..h−1), in [1, d_sae]; -1 means
+    /// h = d_sae (z = S + R over every latent). Default -1.
+    Index dense_width = -1;
+
+    /// h with -1 resolved.
+    Index width(Index d_sae) const { return dense_width < 0 ? d_sae : dense_width; }
+
+    template <class Self, class F>
+    static void for_each(Self& self, F&& f) {
+      f("p_epsilon", self.p_epsilon);
+      f("dense_width", self.dense_width);
+    }
+    void check(const std::string& who, const std::string& prefix, Index /*d_in*/,
+               Index d_sae) const {
+      check_positive(who, prefix + "p_epsilon", p_epsilon);
+      check_arg(dense_width == -1 || (dense_width >= 1 && dense_width <= d_sae), who,
+                prefix + "dense_width",
+                ergo::detail::str_cat("-1 or a value in [1, d_sae = ", d_sae, "]"), dense_width);
+    }
+  };
+
+  static constexpr Traits traits = [] {
+    Traits t;
+    t.sparse_activation = true;  // the sparse branch S
+    t.anneals_p = true;
+    t.sparse_branch = true;
+    return t;
+  }();
+
+  /// \brief Dense-branch buffers of a training step (kept in the Workspace).
+  template <class Scalar>
+  struct Buffers {
+    Matrix<Scalar> r, dr;              ///< h × B: R and ∂L/∂R
+    detail::NuclearWorkspace nuclear;  ///< factorisations of the nuclear norm
+  };
+
+  /// "W_dense" (h × d, scales with the input) and "b_dense" (h × 1), both zero at start.
+  static std::vector<TensorSpec> tensors(const Params& ap, Index d_in, Index d_sae) {
+    TensorSpec w, b;
+    w.name = "W_dense";
+    w.rows = ap.width(d_sae);
+    w.cols = d_in;
+    w.scales_with_input = true;
+    b.name = "b_dense";
+    b.rows = ap.width(d_sae);
+    return {w, b};
+  }
+
+  /// z = S + R for a chunk x (d × n) into out (m × n).
+  template <class S>
+  static void encode(const SparseAutoencoder<S>& sae, const Params&, const InputRef<S>& x,
+                     OutputRef<S> out, EncodeBuffers<S>& buf) {
+    const Weights<S>& w = sae.weights();
+    detail::pre_activations(w, sae.params().apply_b_dec_to_input, x, buf.u, buf.h);
+    out = buf.h.cwiseMax(S(0));
+    const Matrix<S>& dense = w.extras[0].value;
+    const Index hr = dense.rows();
+    out.topRows(hr).noalias() += dense * buf.u;
+    out.topRows(hr).colwise() += w.extras[1].value.col(0);
+  }
+
+  /// S = ReLU(W_enc u + b_enc) of all of x (d × N) → m × N.
+  template <class S>
+  static Matrix<S> encode_sparse(const SparseAutoencoder<S>& sae, const Params&,
+                                 const InputRef<S>& x, Index /*chunk*/) {
+    const Weights<S>& w = sae.weights();
+    Matrix<S> u = x;
+    if (sae.params().apply_b_dec_to_input) u.colwise() -= w.decoder_bias;
+    Matrix<S> h = w.encoder * u;
+    h.colwise() += w.encoder_bias;
+    return h.cwiseMax(S(0));
+  }
+
+  template <class S>
+  static void prepare(const SparseAutoencoder<S>& sae, const Params& ap, Workspace<S>& ws,
+                      Index B) {
+    const Index hr = ap.width(sae.d_sae());
+    ws.z.resize(sae.d_sae(), B);
+    ws.dz.resize(sae.d_sae(), B);
+    auto& bb = ws.template buffers<Buffers<S>>();
+    bb.r.resize(hr, B);
+    bb.dr.resize(hr, B);
+  }
+
+  template <class S>
+  static LossTerms forward_backward(const SparseAutoencoder<S>& sae, const Params& ap,
+                                    const InputRef<S>& x, const LossWeights& lw, Workspace<S>& ws,
+                                    Weights<S>& grad);
+
+  /// Mean over the last batch of Σ_i ((S_i + ε_p)^p − ε_p^p) (S is kept in ws.h).
+  template <class S>
+  static double lp_penalty(const SparseAutoencoder<S>&, const Params& ap, const Workspace<S>& ws,
+                           double p) {
+    return LpPenalty<S>::mean_value(ws.h, p, ap.p_epsilon);
+  }
+};
+
+/// The step: S with its L_p^p penalty (L1 while p = 1), R added to the first h latents, dense
+/// decode, the nuclear-norm penalty on R, and every gradient.
+template <class S>
+LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Params& ap,
+                                       const InputRef<S>& x, const LossWeights& lw,
+                                       Workspace<S>& ws, Weights<S>& grad) {
+  const Weights<S>& w = sae.weights();
+  const bool pre_bias = sae.params().apply_b_dec_to_input;
+  const Index m = sae.d_sae(), B = x.cols();
+  const Matrix<S>& dense = w.extras[0].value;
+  const Matrix<S>& dense_bias = w.extras[1].value;
+  Matrix<S>& g_dense = grad.extras[0].value;
+  Matrix<S>& g_dense_bias = grad.extras[1].value;
+  auto& bb = ws.template buffers<Buffers<S>>();
+  const Index hr = dense.rows();
+  LossTerms t;
+  ws.u = x;
+  if (pre_bias) ws.u.colwise() -= w.decoder_bias;
+  ws.h.noalias() = w.encoder * ws.u;
+  ws.h.colwise() += w.encoder_bias;
+  ws.h = ws.h.cwiseMax(S(0));  // S (sparse branch)
+  const S p = static_cast<S>(lw.p);
+  const LpPenalty<S> lp(0.0, lw.p, ap.p_epsilon);
+  double pen = 0.0, l0 = 0.0;
+  std::fill(ws.fired.begin(), ws.fired.end(), char(0));
+  for (Index b = 0; b < B; ++b)
+    for (Index i = 0; i < m; ++i) {
+      const S s = ws.h(i, b);
+      if (s > S(0)) {
+        l0 += 1.0;
+        ws.fired[static_cast<size_t>(i)] = 1;
+        pen += p == S(1) ? static_cast<double>(s) : static_cast<double>(lp.value(s));
+      }
+    }
+  const double invB = 1.0 / static_cast<double>(B);
+  t.l0 = l0 * invB;
+  t.sparsity = lw.sparsity * pen * invB;
+  bb.r.noalias() = dense * ws.u;
+  bb.r.colwise() += dense_bias.col(0);
+  ws.z = ws.h;
+  ws.z.topRows(hr) += bb.r;
+  detail::dense_decode_backward(w, x, ws.z, ws, t, grad);
+  bb.dr = ws.dz.topRows(hr);
+  const S lam_b = static_cast<S>(lw.sparsity * invB);
+  for (Index b = 0; b < B; ++b)
+    for (Index i = 0; i < m; ++i) {
+      const S s = ws.h(i, b);
+      ws.dz(i, b) = s > S(0) ? ws.dz(i, b) + lam_b * (p == S(1) ? S(1) : lp.derivative(s)) : S(0);
+    }
+  grad.encoder.noalias() = ws.dz * ws.u.transpose();
+  grad.encoder_bias = ws.dz.rowwise().sum();
+  g_dense.noalias() = bb.dr * ws.u.transpose();
+  g_dense_bias = bb.dr.rowwise().sum();
+  if (lw.nuclear > 0.0)
+    t.nuclear = NuclearNormPenalty::apply(dense, dense_bias, ws.u, lw.nuclear, bb.nuclear, g_dense,
+                                          g_dense_bias);
+  if (pre_bias) {
+    grad.decoder_bias.noalias() -= w.encoder.transpose() * grad.encoder_bias;
+    grad.decoder_bias.noalias() -= dense.transpose() * g_dense_bias.col(0);
+  }
+  t.total = t.reconstruction + t.sparsity + t.nuclear;
+  return t;
+}
+
+}  // namespace ergo::sae::arch

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file decoder.hpp
+/// \brief Pieces every SAE step shares (private): the encoder's linear part, the reconstruction
+/// loss and ∂L/∂x̂, and the dense decoder's forward and backward pass.
+
+#include "../../core/types.hpp"
+#include "../loss.hpp"
+#include "../weights.hpp"
+#include "../workspace.hpp"
+
+namespace ergo::sae::detail {
+
+/// \brief Pre-activations of an inference chunk: u = x − b_dec (or x when `pre_bias` is false),
+/// h = W_enc u + b_enc. x: d × n; u: d × n; h: m × n (both resized).
+template <class Scalar, class X>
+void pre_activations(const Weights<Scalar>& w, bool pre_bias, const X& x, Matrix<Scalar>& u,
+                     Matrix<Scalar>& h) {
+  u = x;
+  if (pre_bias) u.colwise() -= w.decoder_bias;
+  h.noalias() = w.encoder * u;
+  h.colwise() += w.encoder_bias;
+}
+
+/// \brief From ws.xhat (d × B): the reconstruction term (1/B) Σ‖x − x̂‖² and the batch variance
+/// into `t`, and ws.dxhat = ∂L_rec/∂x̂ = (2/B)(x̂ − x). Returns the reconstruction term.
+template <class Scalar>
+double finish_reconstruction(const Eigen::Ref<const Matrix<Scalar>>& x, Workspace<Scalar>& ws,
+                             LossTerms& t) {
+  const Index B = x.cols();
+  ws.dxhat = ws.xhat - x;
+  const double rec = static_cast<double>(ws.dxhat.squaredNorm()) / static_cast<double>(B);
+  const Vector<Scalar> mean = x.rowwise().mean();
+  t.batch_variance =
+      static_cast<double>((x.colwise() - mean).squaredNorm()) / static_cast<double>(B);
+  ws.dxhat *= static_cast<Scalar>(2.0 / static_cast<double>(B));
+  t.reconstruction = rec;
+  return rec;
+}
+
+/// \brief Dense decode of the codes Z (m × B), the reconstruction loss terms, and the decoder's
+/// backward pass: ∇W_dec, ∇b_dec and ws.dz = W_decᵀ ∂L/∂x̂ (m × B).
+template <class Scalar>
+void dense_decode_backward(const Weights<Scalar>& w, const Eigen::Ref<const Matrix<Scalar>>& x,
+                           const Matrix<Scalar>& Z, Workspace<Scalar>& ws, LossTerms& t,
+                           Weights<Scalar>& grad) {
+  ws.xhat.noalias() = w.decoder * Z;
+  ws.xhat.colwise() += w.decoder_bias;
+  finish_reconstruction(x, ws, t);
+  grad.decoder.noalias() = ws.dxhat * Z.transpose();
+  grad.decoder_bias = ws.dxhat.rowwise().sum();
+  ws.dz.noalias() = w.decoder.transpose() * ws.dxhat;
+}
+
+}  // namespace ergo::sae::detail

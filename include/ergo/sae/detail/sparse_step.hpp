@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file sparse_step.hpp
+/// \brief The sparse training step and its kernels (private): codes kept as per-sample lists of
+/// active latents (SparseCodes), sparse decode, AuxK on dead latents, and the chunked per-latent
+/// backward pass. TopK and BatchTopK use them today with their own selection; an architecture
+/// whose codes are sparse after an elementwise activation can use them too (docs/sae.md).
+///
+/// Cost: one dense GEMM for the encoder, then O(B·k·d) for the decode, ∂L/∂z at the active
+/// entries, the decoder gradient and the encoder gradient (per latent, without write
+/// conflicts): ≈ 2·B·d·m + 8·B·k·d FLOP per step.
+
+#include "../../core/parallel.hpp"
+#include "../../core/types.hpp"
+#include "../loss.hpp"
+#include "../weights.hpp"
+#include "../workspace.hpp"
+#include "decoder.hpp"
+#include "kernels.hpp"
+#include "sparse_codes.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace ergo::sae::detail {
+
+/// \brief AuxK: decodes the residual e = x − x̂ (held constant) from the ReLU of the top-k_aux
+/// pre-activations among the dead latents, without b_dec, and returns α L_aux with
+/// L_aux = Σ_b ‖ê_b − e_b‖² / Σ_b ‖e_b − ē‖². Fills ws.sparse.aux (codes and ∂L/∂h of the
+/// entries) and ws.sparse.aux_dhat (∂(α L_aux)/∂ê, d × B). x: d × B.
+template <class Scalar>
+double aux_forward(const Weights<Scalar>& wt, const Eigen::Ref<const Matrix<Scalar>>& x,
+                   const LossWeights& w, Workspace<Scalar>& ws, Index B) {
+  const Index m = wt.encoder.rows(), d = wt.encoder.cols();
+  auto& sp = ws.sparse;
+  [[maybe_unused]] const int nt = Eigen::nbThreads();
+  (void)nt;
+  (void)d;
+  sp.aux_active = false;
+  sp.dead_list.clear();
+  for (Index i = 0; i < m; ++i)
+    if ((*w.dead)[static_cast<size_t>(i)]) sp.dead_list.push_back(static_cast<std::int32_t>(i));
+  const Index nd = static_cast<Index>(sp.dead_list.size());
+  if (nd == 0 || w.aux_k <= 0) return 0.0;
+  const Index kk = std::min(w.aux_k, nd);
+  sp.aux_target.resize(d, B);
+  sp.aux_dhat.resize(d, B);
+  sp.aux.reserve(B, m, kk * B);
+  sp.aux_target = x - ws.xhat;  // e = x − x̂ (a constant: no gradient flows into it)
+  const Vector<Scalar> emean = sp.aux_target.rowwise().mean();
+  const double denom = static_cast<double>((sp.aux_target.colwise() - emean).squaredNorm());
+  if (!(denom > 0.0)) return 0.0;
+  ws.scratch.assign(static_cast<size_t>(nt * nd), Scalar(0));
+  const Scalar coef = static_cast<Scalar>(2.0 * w.aux / denom);
+  for (Index b = 0; b <= B; ++b) sp.aux.start[static_cast<size_t>(b)] = b * kk;
+  double sq = 0.0;
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) reduction(+ : sq) if (ergo::detail::worth_splitting(nd * B)))
+  for (Index b = 0; b < B; ++b) {
+    Scalar* tmp = ws.scratch.data() +
+                  static_cast<size_t>(ergo::detail::thread_index()) * static_cast<size_t>(nd);
+    for (Index j = 0; j < nd; ++j) tmp[j] = ws.h(sp.dead_list[static_cast<size_t>(j)], b);
+    std::int32_t* idx = sp.aux.index.data() + b * kk;
+    Scalar* val = sp.aux.value.data() + b * kk;
+    detail::top_k_column(tmp, nd, kk, idx, val);
+    auto eh = sp.aux_dhat.col(b);
+    eh.setZero();
+    for (Index j = 0; j < kk; ++j) {
+      idx[j] = sp.dead_list[static_cast<size_t>(idx[j])];
+      val[j] = std::max(val[j], Scalar(0));
+      if (val[j] > Scalar(0)) eh.noalias() += val[j] * wt.decoder.col(idx[j]);
+    }
+    eh -= sp.aux_target.col(b);  // ê − e
+    sq += static_cast<double>(eh.squaredNorm());
+    eh *= coef;  // ∂(α L_aux)/∂ê
+  }
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(kk * B * d)))
+  for (Index b = 0; b < B; ++b)
+    for (Index e = b * kk; e < (b + 1) * kk; ++e) {
+      const size_t es = static_cast<size_t>(e);
+      sp.aux.grad[es] = sp.aux.value[es] > Scalar(0)
+                            ? wt.decoder.col(sp.aux.index[es]).dot(sp.aux_dhat.col(b))
+                            : Scalar(0);
+    }
+  sp.aux_active = true;
+  return w.aux * sq / denom;
+}
+
+/// \brief Sparse backward (and AuxK's): per-latent accumulation of the decoder gradient, the
+/// (transposed) encoder gradient and the encoder-bias gradient, O(B·k·d).
+///
+/// The d rows are processed in chunks of 32 (two cache lines per column): the chunk of U and ∂x̂
+/// (2 · 32 · B values) stays in L2 while every active entry is visited, instead of streaming
+/// whole random columns of U and ∂x̂ from memory for each entry.
+template <class Scalar>
+void sparse_backward(const Weights<Scalar>& wt, Workspace<Scalar>& ws, Weights<Scalar>& grad,
+                     bool with_aux) {
+  const Index m = wt.encoder.rows(), d = wt.encoder.cols();
+  auto& sp = ws.sparse;
+  [[maybe_unused]] const int nt = Eigen::nbThreads();
+  ws.codes.build_latent_view(m);
+  if (with_aux) sp.aux.build_latent_view(m);
+  [[maybe_unused]] const Index work = ws.codes.nnz() * d;
+  constexpr Index kChunk = 32;
+  for (Index c0 = 0; c0 < d; c0 += kChunk) {
+    const Index len = std::min(kChunk, d - c0);
+    const bool first = c0 == 0;
+    ERGO_OMP(omp parallel for schedule(dynamic, 64) num_threads(nt) if (ergo::detail::worth_splitting(work)))
+    for (Index i = 0; i < m; ++i) {
+      Scalar* gdec = grad.decoder.data() + i * d + c0;
+      Scalar* genc = sp.enc_grad_t.data() + i * d + c0;
+      Scalar gb = 0;
+      if (len == kChunk) {
+        using Chunk = Eigen::Map<Eigen::Array<Scalar, kChunk, 1>>;
+        using CChunk = Eigen::Map<const Eigen::Array<Scalar, kChunk, 1>>;
+        Eigen::Array<Scalar, kChunk, 1> ad = Eigen::Array<Scalar, kChunk, 1>::Zero();
+        Eigen::Array<Scalar, kChunk, 1> ae = Eigen::Array<Scalar, kChunk, 1>::Zero();
+        auto run = [&](const detail::SparseCodes<Scalar>& c, const Matrix<Scalar>& src) {
+          for (Index q = c.lat_start[static_cast<size_t>(i)];
+               q < c.lat_start[static_cast<size_t>(i + 1)]; ++q) {
+            const size_t e = static_cast<size_t>(c.lat_entry[static_cast<size_t>(q)]);
+            const Index b = c.lat_sample[static_cast<size_t>(q)];
+            ad += c.value[e] * CChunk(src.data() + b * d + c0);
+            ae += c.grad[e] * CChunk(ws.u.data() + b * d + c0);
+            gb += c.grad[e];
+          }
+        };
+        run(ws.codes, ws.dxhat);
+        if (with_aux) run(sp.aux, sp.aux_dhat);
+        Chunk{gdec} = ad;
+        Chunk{genc} = ae;
+      } else {
+        Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>> gd(gdec, len), ge(genc, len);
+        gd.setZero();
+        ge.setZero();
+        auto run = [&](const detail::SparseCodes<Scalar>& c, const Matrix<Scalar>& src) {
+          for (Index q = c.lat_start[static_cast<size_t>(i)];
+               q < c.lat_start[static_cast<size_t>(i + 1)]; ++q) {
+            const size_t e = static_cast<size_t>(c.lat_entry[static_cast<size_t>(q)]);
+            const Index b = c.lat_sample[static_cast<size_t>(q)];
+            gd += c.value[e] * src.col(b).segment(c0, len).array();
+            ge += c.grad[e] * ws.u.col(b).segment(c0, len).array();
+            gb += c.grad[e];
+          }
+        };
+        run(ws.codes, ws.dxhat);
+        if (with_aux) run(sp.aux, sp.aux_dhat);
+      }
+      if (first) grad.encoder_bias(i) = gb;
+    }
+  }
+  transpose_into(sp.enc_grad_t, grad.encoder, nt);
+}
+
+/// \brief The sparse training step: one dense encoder GEMM, `select` builds the sparse codes
+/// ws.codes (adding b_enc itself), then O(B·k·d) kernels decode, add AuxK when lw asks for it,
+/// and compute every gradient. Writes ∇W_enc, ∇b_enc, ∇W_dec, ∇b_dec into `grad` and ws.fired.
+/// \param select callable (Workspace&, Index B): adds b_enc to ws.h (m × B) and fills ws.codes
+template <class Scalar, class Select>
+LossTerms step_sparse(const Weights<Scalar>& wt, bool pre_bias,
+                      const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w,
+                      Workspace<Scalar>& ws, Weights<Scalar>& grad, Select&& select) {
+  const Index d = wt.encoder.cols(), B = x.cols();
+  [[maybe_unused]] const int nt = Eigen::nbThreads();
+  (void)d;
+  (void)nt;
+  LossTerms t;
+  ws.u = x;
+  if (pre_bias) ws.u.colwise() -= wt.decoder_bias;
+  ws.h.noalias() = wt.encoder * ws.u;
+  auto& c = ws.codes;
+  select(ws, B);  // adds b_enc (fused with the selection's own pass)
+  const Index nnz = c.nnz();
+  std::fill(ws.fired.begin(), ws.fired.end(), char(0));
+  Index l0 = 0;
+  for (Index e = 0; e < nnz; ++e)
+    if (c.value[static_cast<size_t>(e)] > Scalar(0)) {
+      ++l0;
+      ws.fired[static_cast<size_t>(c.index[static_cast<size_t>(e)])] = 1;
+    }
+  t.l0 = static_cast<double>(l0) / static_cast<double>(B);
+
+  // sparse decode: x̂_b = b_dec + Σ_e v_e d_{i_e}
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))
+  for (Index b = 0; b < B; ++b) {
+    auto xc = ws.xhat.col(b);
+    xc = wt.decoder_bias;
+    for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)]; ++e) {
+      const Scalar v = c.value[static_cast<size_t>(e)];
+      if (v != Scalar(0)) xc.noalias() += v * wt.decoder.col(c.index[static_cast<size_t>(e)]);
+    }
+  }
+  finish_reconstruction(x, ws, t);
+  const bool with_aux = w.aux > 0.0 && w.dead != nullptr && w.aux_k > 0;
+  ws.sparse.aux_active = false;
+  t.aux = with_aux ? aux_forward(wt, x, w, ws, B) : 0.0;
+  const bool aux_active = ws.sparse.aux_active;
+  // ∂L/∂h at the active entries (∂L/∂z masked by the ReLU on the selected value)
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))
+  for (Index b = 0; b < B; ++b)
+    for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)]; ++e) {
+      const size_t es = static_cast<size_t>(e);
+      c.grad[es] =
+          c.value[es] > Scalar(0) ? wt.decoder.col(c.index[es]).dot(ws.dxhat.col(b)) : Scalar(0);
+    }
+  sparse_backward(wt, ws, grad, aux_active);
+  grad.decoder_bias = ws.dxhat.rowwise().sum();
+  if (pre_bias) grad.decoder_bias.noalias() -= wt.encoder.transpose() * grad.encoder_bias;
+  t.total = t.reconstruction + t.aux;
+  return t;
+}
+
+}  // namespace ergo::sae::detail

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file penalty.hpp
+/// \brief Sparsity penalties as policies: L1, decoder-norm-weighted L1, L_p^p, the L0
+/// straight-through estimator (elementwise, used by detail::step_dense<Activation, Penalty>), and
+/// the nuclear norm of a dense branch (used by the Structured SAE).
+///
+/// An elementwise penalty P(z) = λ (1/B) Σ_b Σ_i ρ(z_bi) is built for one step with λ/B and
+/// whatever else it needs (the decoder norms, p). Its interface, used in the fused loops:
+///
+/// - `kNeedsThreshold`: its gradient reaches θ only (needs an activation with a threshold);
+/// - `kSumsCodes`: needs Σ_b z_bi per latent at the end (finish_latent);
+/// - `add_value(Scalar& acc, Scalar z, Scalar on, Index i)`: acc += ρ(z_i) (unweighted);
+/// - `add_gradient(Scalar dz, Scalar z, Index i)` → ∂L/∂z_i + (λ/B) ρ'(z_i);
+/// - `threshold_gradient()` → the penalty's part of ∂L/∂θ_i inside the kernel window;
+/// - `finish_latent(i, Σ_b z_bi, W_dec, ∇W_dec)`: gradient terms outside z (decoder norms).
+///
+/// The value of the loss term is λ (1/B) Σ acc; the step multiplies by λ/B once. A penalty is a
+/// small trivially copyable object: the fused loops take a private copy per sample, so that its
+/// members live in registers (an object shared into an OpenMP region is read through a pointer
+/// that the compiler cannot tell apart from the stores of the loop).
+
+#include "../core/types.hpp"
+#include "detail/nuclear_norm.hpp"
+
+#include <cmath>
+
+namespace ergo::sae {
+
+/// \brief L1: ρ(z) = z (codes are >= 0).
+template <class Scalar>
+class L1Penalty {
+ public:
+  static constexpr bool kNeedsThreshold = false;
+  static constexpr bool kSumsCodes = false;
+  /// \param lambda_over_b λ/B
+  explicit L1Penalty(double lambda_over_b) : m_lam(static_cast<Scalar>(lambda_over_b)) {}
+  void add_value(Scalar& acc, Scalar z, Scalar /*on*/, Index /*i*/) const { acc += z; }
+  Scalar add_gradient(Scalar dz, Scalar /*z*/, Index /*i*/) const { return dz + m_lam; }
+  Scalar threshold_gradient() const { return Scalar(0); }
+  template <class Dec, class GDec>
+  void finish_latent(Index, Scalar, const Dec&, GDec&) const {}
+
+ private:
+  Scalar m_lam;
+};
+
+/// \brief Decoder-norm-weighted L1 (Anthropic's "April update"): ρ_i(z) = z‖d_i‖, so the
+/// penalty also has a gradient (λ/B) Σ_b z_bi d_i/‖d_i‖ on decoder column i.
+template <class Scalar>
+class DecoderNormL1Penalty {
+ public:
+  static constexpr bool kNeedsThreshold = false;
+  static constexpr bool kSumsCodes = true;
+  /// \param lambda_over_b λ/B \param decoder_norms ‖d_i‖ for the m decoder columns (kept by the
+  ///        caller for the step)
+  DecoderNormL1Penalty(double lambda_over_b, const Scalar* decoder_norms)
+      : m_lam(static_cast<Scalar>(lambda_over_b)), m_w(decoder_norms) {}
+  void add_value(Scalar& acc, Scalar z, Scalar /*on*/, Index i) const { acc += z * m_w[i]; }
+  Scalar add_gradient(Scalar dz, Scalar /*z*/, Index i) const { return dz + m_lam * m_w[i]; }
+  Scalar threshold_gradient() const { return Scalar(0); }
+  /// ∇W_dec[:, i] += (λ/B) (Σ_b z_bi) d_i / ‖d_i‖ (nothing for a zero column).
+  template <class Dec, class GDec>
+  void finish_latent(Index i, Scalar sum_z, const Dec& decoder, GDec& grad_decoder) const {
+    if (m_w[i] > Scalar(0)) grad_decoder.col(i) += (m_lam * sum_z / m_w[i]) * decoder.col(i);
+  }
+
+ private:
+  Scalar m_lam;
+  const Scalar* m_w;
+};
+
+/// \brief L_p^p with a floor: ρ(z) = (z + ε_p)^p − ε_p^p on positive codes, whose derivative
+/// p (z + ε_p)^{p−1} stays finite for p < 1 (p-annealing; Karvonen et al. 2024). For p = 1 use
+/// L1Penalty (the same value up to ε_p, and the step the trainer takes before annealing starts).
+template <class Scalar>
+class LpPenalty {
+ public:
+  static constexpr bool kNeedsThreshold = false;
+  static constexpr bool kSumsCodes = false;
+  /// \param lambda_over_b λ/B \param p exponent in (0, 1] \param epsilon ε_p > 0
+  LpPenalty(double lambda_over_b, double p, double epsilon)
+      : m_p(static_cast<Scalar>(p)),
+        m_eps(static_cast<Scalar>(epsilon)),
+        m_eps_p(std::pow(m_eps, m_p)),
+        m_lam_p(static_cast<Scalar>(lambda_over_b) * m_p) {}
+  void add_value(Scalar& acc, Scalar z, Scalar /*on*/, Index /*i*/) const {
+    if (z > Scalar(0)) acc += value(z);
+  }
+  Scalar add_gradient(Scalar dz, Scalar z, Index /*i*/) const {
+    return dz + m_lam_p * std::pow(z + m_eps, m_p - Scalar(1));
+  }
+  Scalar threshold_gradient() const { return Scalar(0); }
+  template <class Dec, class GDec>
+  void finish_latent(Index, Scalar, const Dec&, GDec&) const {}
+
+  /// ρ(z) = (z + ε_p)^p − ε_p^p.
+  Scalar value(Scalar z) const { return std::pow(z + m_eps, m_p) - m_eps_p; }
+  /// ρ'(z) = p (z + ε_p)^{p−1}.
+  Scalar derivative(Scalar z) const { return m_p * std::pow(z + m_eps, m_p - Scalar(1)); }
+
+  /// \brief Mean over the columns of `z` (m × B codes) of Σ_i ρ(z_i) over positive entries, in
+  /// double (the trainer's λ rescaling when p switches). 0 for an empty batch.
+  template <class Derived>
+  static double mean_value(const Eigen::MatrixBase<Derived>& z, double p, double epsilon) {
+    const Scalar ps = static_cast<Scalar>(p);
+    const Scalar eps_p = static_cast<Scalar>(epsilon);
+    const Scalar eps_pp = std::pow(eps_p, ps);
+    double s = 0.0;
+    for (Index b = 0; b < z.cols(); ++b)
+      for (Index i = 0; i < z.rows(); ++i) {
+        const Scalar v = z(i, b);
+        if (v > Scalar(0)) s += static_cast<double>(std::pow(v + eps_p, ps) - eps_pp);
+      }
+    return z.cols() > 0 ? s / static_cast<double>(z.cols()) : 0.0;
+  }
+
+ private:
+  Scalar m_p, m_eps, m_eps_p, m_lam_p;
+};
+
+/// \brief The L0 penalty ρ(z) = H(h − θ) (1 per active latent) with the straight-through
+/// gradient of the JumpReLU paper: no gradient to z or h; ∂/∂θ_i ≈ −(1/ε) K((h_i − θ_i)/ε).
+template <class Scalar>
+class L0StePenalty {
+ public:
+  static constexpr bool kNeedsThreshold = true;
+  static constexpr bool kSumsCodes = false;
+  /// \param lambda_over_b λ/B \param bandwidth ε > 0 (the activation's)
+  L0StePenalty(double lambda_over_b, double bandwidth)
+      : m_lam(static_cast<Scalar>(lambda_over_b)), m_inv_bw(static_cast<Scalar>(1.0 / bandwidth)) {}
+  void add_value(Scalar& acc, Scalar /*z*/, Scalar on, Index /*i*/) const { acc += on; }
+  Scalar add_gradient(Scalar dz, Scalar /*z*/, Index /*i*/) const { return dz; }
+  Scalar threshold_gradient() const { return m_lam * m_inv_bw; }
+  template <class Dec, class GDec>
+  void finish_latent(Index, Scalar, const Dec&, GDec&) const {}
+
+ private:
+  Scalar m_lam, m_inv_bw;
+};
+
+/// \brief The nuclear norm (γ/√B) ‖R‖_* of a dense linear branch R = W_R U + b_R 1ᵀ (h × B), and
+/// its gradient with respect to W_R (h × d) and b_R (h).
+///
+/// R = [W_R b_R] [U; 1ᵀ] has rank <= d + 1, so the norm and its gradient come from thin QR
+/// factorisations of both factors and an SVD of a (d+1) × (d+1) core
+/// (detail::nuclear_norm_factored), in double. Dividing by √B rather than B makes the term
+/// independent of the batch size, since ‖R‖_* grows like √B.
+class NuclearNormPenalty {
+ public:
+  /// \brief Adds (γ/√B) ∂‖R‖_*/∂W_R to `grad_dense` and ∂/∂b_R to `grad_bias`; returns the term.
+  /// \param dense W_R (h × d) \param bias b_R (h × 1) \param u U (d × B)
+  /// \param gamma γ >= 0 \param ws reusable factorisation storage
+  /// \param grad_dense ∇W_R (h × d) \param grad_bias ∇b_R (h × 1)
+  template <class Scalar>
+  static double apply(const Matrix<Scalar>& dense, const Matrix<Scalar>& bias,
+                      const Matrix<Scalar>& u, double gamma, detail::NuclearWorkspace& ws,
+                      Matrix<Scalar>& grad_dense, Matrix<Scalar>& grad_bias) {
+    const Index hr = dense.rows(), d = dense.cols(), B = u.cols();
+    ws.a.resize(hr, d + 1);
+    ws.a.leftCols(d) = dense.template cast<double>();
+    ws.a.col(d) = bias.col(0).template cast<double>();
+    ws.bt.resize(B, d + 1);
+    ws.bt.leftCols(d) = u.transpose().template cast<double>();
+    ws.bt.col(d).setOnes();
+    // singular values below 1e-10 σ_max are numerically zero for double factorisations
+    const double nuc = detail::nuclear_norm_factored(ws, 1e-10);
+    const double c = gamma / std::sqrt(static_cast<double>(B));
+    grad_dense += (c * ws.dA.leftCols(d)).template cast<Scalar>();
+    grad_bias.col(0) += (c * ws.dA.col(d)).template cast<Scalar>();
+    return c * nuc;
+  }
+};
+
+}  // namespace ergo::sae

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file workspace.hpp
+/// \brief Workspace: the preallocated buffers of an SAE training step, reused across steps.
+
+#include "../core/types.hpp"
+#include "detail/sparse_codes.hpp"
+
+#include <any>
+#include <cstdint>
+#include <vector>
+
+namespace ergo::sae {
+
+namespace detail {
+
+/// Buffers of the sparse kernels beyond the codes themselves: AuxK and the encoder gradient.
+template <class Scalar>
+struct SparseStepBuffers {
+  Matrix<Scalar> enc_grad_t;            ///< d × m: transposed sparse encoder gradient
+  Matrix<Scalar> aux_target, aux_dhat;  ///< d × B: AuxK residual target and its decode grad
+  SparseCodes<Scalar> aux;              ///< AuxK active dead latents
+  std::vector<std::int32_t> dead_list;  ///< AuxK dead latent indices
+  bool aux_active = false;              ///< AuxK entries were produced for the last batch
+};
+
+}  // namespace detail
+
+/// \brief Preallocated buffers of a training step (reused across steps; allocated on the first
+/// step and whenever the batch size changes). Opaque to users: pass the same one every step.
+///
+/// The shared buffers below serve every architecture; an architecture keeps whatever else it
+/// needs (the Structured SAE's dense branch, the Unmixer's normalisation statistics, BatchTopK's
+/// selection candidates) in its own buffer type, reached through buffers<T>().
+template <class Scalar>
+struct Workspace {
+  Index batch = -1;                   ///< batch size the buffers were sized for
+  Matrix<Scalar> u, xhat, dxhat;      ///< d × B: centred input, reconstruction, ∂L/∂x̂
+  Matrix<Scalar> h, z, dz;            ///< m × B: pre-activations, codes, ∂L/∂z (as needed)
+  std::vector<char> fired;            ///< m: latent fired (> 0) in the last batch
+  std::vector<Scalar> scratch;        ///< per-thread accumulators and gather buffers
+  detail::SparseCodes<Scalar> codes;  ///< active latents of the batch (sparse kernels)
+  double min_positive = 0.0;          ///< smallest selected positive code (sparse kernels)
+  detail::SparseStepBuffers<Scalar> sparse;  ///< AuxK and sparse-gradient buffers
+
+  /// \brief The architecture's own buffers of type T (default-constructed on first use, and
+  /// again if the workspace last served an architecture with another buffer type).
+  template <class T>
+  T& buffers() {
+    if (T* p = std::any_cast<T>(&m_arch)) return *p;
+    return m_arch.emplace<T>();
+  }
+
+ private:
+  std::any m_arch;
+};
+
+}  // namespace ergo::sae
