@@ -8,7 +8,8 @@
 // gflops = useful FLOP rate (10·B·d·m per dense step; 2·B·d·m + 8·B·k·d for sparse TopK).
 //
 //   ./sae_bench --benchmark_filter='Reference' --benchmark_repetitions=3
-//   ./sae_bench --benchmark_filter='Arch'    # JumpReLU, decoder-norm L1, L_p^p, Structured, Unmixer
+//   ./sae_bench --benchmark_filter='Arch'    # JumpReLU, decoder-norm L1, L_p^p, Structured,
+//   Unmixer
 //
 // Run on a quiet machine (see `uptime`); pair with research/perf/sae_torch.py for PyTorch.
 
@@ -82,17 +83,27 @@ sae::SparseAutoencoderParams arch(sae::Architecture a) {
   return p;
 }
 
-void BM_Reference_ReluL1(benchmark::State& s) { sae_step(s, arch(sae::Architecture::ReluL1), kB, kD, kM, kK); }
-void BM_Reference_TopK32(benchmark::State& s) { sae_step(s, arch(sae::Architecture::TopK), kB, kD, kM, kK); }
+void BM_Reference_ReluL1(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::ReluL1), kB, kD, kM, kK);
+}
+void BM_Reference_TopK32(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::TopK), kB, kD, kM, kK);
+}
 void BM_Reference_BatchTopK32(benchmark::State& s) {
   sae_step(s, arch(sae::Architecture::BatchTopK), kB, kD, kM, kK);
 }
-void BM_Small_ReluL1(benchmark::State& s) { sae_step(s, arch(sae::Architecture::ReluL1), 1024, 256, 2048, kK); }
-void BM_Small_TopK32(benchmark::State& s) { sae_step(s, arch(sae::Architecture::TopK), 1024, 256, 2048, kK); }
+void BM_Small_ReluL1(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::ReluL1), 1024, 256, 2048, kK);
+}
+void BM_Small_TopK32(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::TopK), 1024, 256, 2048, kK);
+}
 
 // The other architectures at the reference shape (their own steps; the dense ones share
 // detail::step_dense with ReLU-L1).
-void BM_Arch_JumpReLU(benchmark::State& s) { sae_step(s, arch(sae::Architecture::JumpReLU), kB, kD, kM, kK); }
+void BM_Arch_JumpReLU(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::JumpReLU), kB, kD, kM, kK);
+}
 void BM_Arch_ReluL1DecoderNorm(benchmark::State& s) {
   auto p = arch(sae::Architecture::ReluL1);
   p.relu_l1.decoder_norm_penalty = true;
@@ -123,14 +134,16 @@ void BM_Reference_RawEigenRelu(benchmark::State& state) {
   Vector<float> be = Vector<float>::Zero(m), bd = Vector<float>::Zero(d);
   Matrix<float> gWe(m, d), gWd(d, m), U(d, B), Z(m, B), dZ(m, B), Xh(d, B), dXh(d, B);
   Vector<float> gbe(m), gbd(d);
-  Matrix<float> mWe = Matrix<float>::Zero(m, d), vWe = mWe, mWd = Matrix<float>::Zero(d, m), vWd = mWd;
+  Matrix<float> mWe = Matrix<float>::Zero(m, d), vWe = mWe, mWd = Matrix<float>::Zero(d, m),
+                vWd = mWd;
   const Matrix<float> pool[2] = {make_batch(d, B, 1), make_batch(d, B, 2)};
   const float lam = 5.0f / static_cast<float>(B), lr = 1e-4f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
   int t = 0;
   auto adam = [&](auto& w, auto& g, auto& mm, auto& vv) {
     mm = b1 * mm + (1 - b1) * g;
     vv = b2 * vv + (1 - b2) * g.cwiseAbs2();
-    const float c1 = 1 - std::pow(b1, static_cast<float>(t)), c2 = 1 - std::pow(b2, static_cast<float>(t));
+    const float c1 = 1 - std::pow(b1, static_cast<float>(t)),
+                c2 = 1 - std::pow(b2, static_cast<float>(t));
     w.array() -= (lr / c1) * mm.array() / ((vv.array() / c2).sqrt() + eps);
   };
   auto step = [&](const Matrix<float>& X) {

@@ -3,7 +3,8 @@
 # Safe to run repeatedly; needs root (or sudo) only when something is missing.
 set -euo pipefail
 packages=(g++ make cmake libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
-          libcli11-dev nlohmann-json3-dev liblbfgspp-dev libspectra-dev gnuplot-nox)
+          libcli11-dev nlohmann-json3-dev liblbfgspp-dev libspectra-dev gnuplot-nox
+          clang-format)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

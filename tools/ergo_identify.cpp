@@ -30,7 +30,8 @@ struct Options {
   std::vector<std::string> baselines;
   Index max_samples = -1;
   IdentifiabilityParams params;
-  bool quiet = false, no_reverse = !IdentifiabilityParams{}.reverse, no_mcc = !IdentifiabilityParams{}.mcc;
+  bool quiet = false, no_reverse = !IdentifiabilityParams{}.reverse,
+       no_mcc = !IdentifiabilityParams{}.mcc;
 };
 
 void add_options(CLI::App& app, Options& o) {

@@ -8,8 +8,8 @@
 // rows first (--layout halves) or alternating (--layout interleaved). Writes into --out:
 // G.npy (S × S, np.load gives G), G.csv, G.svg (heatmap), result.json.
 
-#include "linrep.hpp"
 #include "common.hpp"
+#include "linrep.hpp"
 
 #include <ergo/identify.hpp>
 

@@ -19,7 +19,7 @@ namespace ergo::tools {
 
 /// Reads the pairs of one concept; `spec` is "[name=]file"; layout is "halves" or "interleaved".
 inline identify::ConceptPairs load_concept_pairs(const std::string& spec,
-                                       const std::string& layout = "halves") {
+                                                 const std::string& layout = "halves") {
   const char* who = "load_concept_pairs";
   check_arg(layout == "halves" || layout == "interleaved", who, "layout", "halves or interleaved",
             layout);

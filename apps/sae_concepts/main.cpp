@@ -73,9 +73,12 @@ std::string fmt(double v, int prec = 3) {
 }
 
 std::vector<ArchSpec> specs(double target_l0, bool quick) {
-  const auto k = static_cast<double>(std::max<Index>(1, static_cast<Index>(std::lround(target_l0))));
+  const auto k =
+      static_cast<double>(std::max<Index>(1, static_cast<Index>(std::lround(target_l0))));
   std::vector<ArchSpec> s;
-  auto grid = [&](std::vector<double> full, std::vector<double> small) { return quick ? small : full; };
+  auto grid = [&](std::vector<double> full, std::vector<double> small) {
+    return quick ? small : full;
+  };
   s.push_back({sae::Architecture::TopK, grid({k / 2, k, 2 * k}, {k}), true});
   s.push_back({sae::Architecture::BatchTopK, grid({k / 2, k, 2 * k}, {k}), true});
   s.push_back({sae::Architecture::ReluL1, grid({1, 2, 3, 4.5, 6}, {2, 4}), false});
@@ -192,8 +195,8 @@ PartA part_a(const Options& o, std::ostream& log) {
   for (const ArchSpec& s : specs(res.target_l0, o.quick))
     for (double knob : s.knobs) {
       Run r;
-      const auto model = train_one(s.arch, knob, s.knob_is_k, res.d, res.m, x_train, res.steps,
-                                   o.seed, r);
+      const auto model =
+          train_one(s.arch, knob, s.knob_is_k, res.d, res.m, x_train, res.steps, o.seed, r);
       score_reconstruction(model, x_eval, r);
       r.dict_mcc = sae::dictionary_mcc(model.weights().decoder, data.dictionary).mcc;
       r.code_mcc = sae::code_mcc(model.encode_sparse(x_eval), c_eval).mcc;
@@ -325,14 +328,14 @@ void write_a(const PartA& a, const fs::path& dir, std::ostream& md) {
      << "| architecture | knob (λ or k) | L0 | FVU | dictionary MCC | code MCC | dead |\n"
      << "|---|---|---|---|---|---|---|\n";
   for (const Run& r : a.best)
-    md << "| " << r.arch << " | " << r.knob << " | " << fmt(r.l0, 2) << " | " << fmt(r.fvu)
-       << " | " << fmt(r.dict_mcc) << " | " << fmt(r.code_mcc) << " | " << fmt(r.dead) << " |\n";
+    md << "| " << r.arch << " | " << r.knob << " | " << fmt(r.l0, 2) << " | " << fmt(r.fvu) << " | "
+       << fmt(r.dict_mcc) << " | " << fmt(r.code_mcc) << " | " << fmt(r.dead) << " |\n";
   md << "\n(The unmixer's code is dense, so its L0 equals the width; it is listed at λ = 0.3.)\n\n";
   md << "Full sweep:\n\n| architecture | knob | L0 | FVU | dictionary MCC | code MCC |\n"
      << "|---|---|---|---|---|---|\n";
   for (const Run& r : a.runs)
-    md << "| " << r.arch << " | " << r.knob << " | " << fmt(r.l0, 2) << " | " << fmt(r.fvu)
-       << " | " << fmt(r.dict_mcc) << " | " << fmt(r.code_mcc) << " |\n";
+    md << "| " << r.arch << " | " << r.knob << " | " << fmt(r.l0, 2) << " | " << fmt(r.fvu) << " | "
+       << fmt(r.dict_mcc) << " | " << fmt(r.code_mcc) << " |\n";
   md << "\n";
 }
 
@@ -357,13 +360,15 @@ void write_b(const PartB& b, const fs::path& dir, std::ostream& md) {
     }
   }
   md << "## (b) Concept alignment on a next-token model's representations\n\n"
-     << "World: " << b.concepts << " binary concepts on a random ER-1 DAG, x = permuted one-hot of "
+     << "World: " << b.concepts
+     << " binary concepts on a random ER-1 DAG, x = permuted one-hot of "
         "the joint configuration with 5 % bit flips, y = random softmax token (make_paper_world). "
         "Next-token model: MLP 256-256 (LeakyReLU 0.2), d = ℓ − 1 = "
      << b.rep_dim << ", " << b.ntp_steps << " Adam steps of 512 on " << b.train
      << " samples (early stopping on a validation set, best parameters restored); test "
-        "cross-entropy " << fmt(b.ntp_loss, 4) << " nats (Bayes optimum "
-     << fmt(b.bayes_loss, 4) << "). SAEs: " << b.m << " latents trained on the representations of "
+        "cross-entropy "
+     << fmt(b.ntp_loss, 4) << " nats (Bayes optimum " << fmt(b.bayes_loss, 4) << "). SAEs: " << b.m
+     << " latents trained on the representations of "
      << "the training contexts; scores on " << b.test
      << " test contexts. Alignment (paper §5.2): for each concept k, max over features i of the "
         "Pearson correlation between exp(z_i) (or z_i) and the exact posterior p(c_k = 1 | x); "
@@ -373,8 +378,8 @@ void write_b(const PartB& b, const fs::path& dir, std::ostream& md) {
      << "| architecture | knob | L0 | FVU | alignment exp(z) | alignment z |\n"
      << "|---|---|---|---|---|---|\n";
   for (const Run& r : b.best)
-    md << "| " << r.arch << " | " << r.knob << " | " << fmt(r.l0, 2) << " | " << fmt(r.fvu)
-       << " | " << fmt(r.align_exp) << " | " << fmt(r.align_raw) << " |\n";
+    md << "| " << r.arch << " | " << r.knob << " | " << fmt(r.l0, 2) << " | " << fmt(r.fvu) << " | "
+       << fmt(r.align_exp) << " | " << fmt(r.align_raw) << " |\n";
   md << "| **supervised probe (upper bound)** | – | – | – | " << fmt(b.probe.mean_corr) << " | "
      << fmt(b.probe.mean_corr) << " |\n\n";
   md << "Per concept (exp(z) alignment):\n\n| concept |";
@@ -448,7 +453,8 @@ int main(int argc, char** argv) {
       std::cerr << "part (a): planted dictionary\n";
       const PartA a = part_a(o, std::cerr);
       for (const Run& r : a.runs)
-        if (std::find(archs_a.begin(), archs_a.end(), r.arch) == archs_a.end()) archs_a.push_back(r.arch);
+        if (std::find(archs_a.begin(), archs_a.end(), r.arch) == archs_a.end())
+          archs_a.push_back(r.arch);
       write_a(a, dir, md);
     }
     if (do_b) {

@@ -87,8 +87,11 @@ double kink_margin(const sae::SparseAutoencoder<double>& m, const Matrix<double>
       margin = std::min(all[kk - 1] - all[kk], std::abs(all[kk - 1]));
       break;
     }
-    case sae::Architecture::Unmixer: margin = 1e9; break;  // checked per case through |ẑ|
-    default: margin = h.cwiseAbs().minCoeff();
+    case sae::Architecture::Unmixer:
+      margin = 1e9;
+      break;  // checked per case through |ẑ|
+    default:
+      margin = h.cwiseAbs().minCoeff();
   }
   return margin;
 }
@@ -120,7 +123,8 @@ void check_gradients(sae::SparseAutoencoder<double>& m, const Matrix<double>& x,
       v = v0;
       const double fd = (lp - lm) / (2 * h);
       const double an = glist[q].grad.data()[i];
-      EXPECT_NEAR(an, fd, tol * (1 + std::abs(fd))) << name << ": " << list[q].name << "[" << i << "]";
+      EXPECT_NEAR(an, fd, tol * (1 + std::abs(fd)))
+          << name << ": " << list[q].name << "[" << i << "]";
     }
   }
 }
@@ -163,7 +167,8 @@ std::vector<Case> cases() {
     l3.p = 0.6;
     l3.nuclear = 0.4;
     auto p = base(sae::Architecture::Structured);
-    p.structured.dense_width = 5;  // <= min(B, d + 1): R has full rank 5 and distinct singular values
+    p.structured.dense_width =
+        5;  // <= min(B, d + 1): R has full rank 5 and distinct singular values
     out.push_back({"structured_nuclear", p, l3});
     sae::LossWeights l4 = lw;
     l4.p = 0.6;
@@ -171,7 +176,8 @@ std::vector<Case> cases() {
   }
   for (auto g : {sae::UnmixerActivation::Softplus, sae::UnmixerActivation::EluPlusOne,
                  sae::UnmixerActivation::Selu, sae::UnmixerActivation::ClampedExp})
-    for (auto n : {sae::UnmixerNorm::None, sae::UnmixerNorm::LayerNorm, sae::UnmixerNorm::GroupNorm}) {
+    for (auto n :
+         {sae::UnmixerNorm::None, sae::UnmixerNorm::LayerNorm, sae::UnmixerNorm::GroupNorm}) {
       auto p = base(sae::Architecture::Unmixer);
       p.unmixer.activation = g;
       p.unmixer.norm = n;
@@ -317,7 +323,8 @@ TEST(SaeGradient, FloatAgreesWithDouble) {
     randomise(md, rng);
     const Matrix<double> x = rng.normal_matrix<double>(kD, kB);
     sae::SparseAutoencoder<float> mf(c.params, 0);
-    for (const auto& kv : md.named_weights()) mf.set_named_weight(kv.first, kv.second.cast<float>());
+    for (const auto& kv : md.named_weights())
+      mf.set_named_weight(kv.first, kv.second.cast<float>());
     sae::Workspace<double> wsd;
     sae::Workspace<float> wsf;
     auto gd = md.make_gradients();

@@ -63,8 +63,7 @@ TEST(SaeMetrics, DictionaryMccFindsPlantedPermutation) {
   // learned = permuted, sign-flipped, rescaled true atoms plus 5 random distractors
   Matrix<double> learned(16, 15);
   const ergo::IndexVector perm = rng.permutation(15);
-  for (Index j = 0; j < 10; ++j)
-    learned.col(perm(j)) = (j % 2 ? -2.0 : 0.5) * truth.col(j);
+  for (Index j = 0; j < 10; ++j) learned.col(perm(j)) = (j % 2 ? -2.0 : 0.5) * truth.col(j);
   for (Index j = 10; j < 15; ++j) learned.col(perm(j)) = rng.normal_matrix<double>(16, 1).col(0);
   const auto r = sae::dictionary_mcc(learned, truth);
   EXPECT_NEAR(r.mcc, 1.0, 1e-12);
@@ -131,7 +130,7 @@ TEST(SaeMetrics, ConceptAlignmentFindsLogPosteriorFeature) {
   }
   Matrix<double> z = rng.normal_matrix<double>(5, N);
   z.row(3) = p.row(0).array().log().matrix();  // z_3 = log p_0: exp(z_3) = p_0 exactly
-  z.row(1) = 2.0 * p.row(1);                    // z_1 linear in p_1: raw correlation 1
+  z.row(1) = 2.0 * p.row(1);                   // z_1 linear in p_1: raw correlation 1
   const auto a = sae::concept_alignment(z, p);
   EXPECT_NEAR(a.exp_corr[0], 1.0, 1e-12);
   EXPECT_EQ(a.exp_feature[0], 3);
@@ -168,7 +167,7 @@ TEST(SaeKernels, TopKAndBatchTopKSelection) {
   for (Index m : {Index(300), Index(1000)}) {
     std::vector<float> h(static_cast<size_t>(m));
     for (auto& v : h) v = static_cast<float>(std::round(rng.normal() * 8) / 8);
-    h[10] = h[20] = h[30] = 5.0f;  // ties at the top: lower indices are kept first
+    h[10] = h[20] = h[30] = 5.0f;          // ties at the top: lower indices are kept first
     h[static_cast<size_t>(m - 1)] = 4.0f;  // the largest but three, in the partial block
     for (Index k : {1, 3, 4, 17, 31, 64, 100}) {
       std::vector<std::int32_t> idx(static_cast<size_t>(k));
@@ -184,8 +183,10 @@ TEST(SaeKernels, TopKAndBatchTopKSelection) {
       for (Index j = 0; j < k; ++j) want.push_back(ref[static_cast<size_t>(j)].second);
       std::sort(want.begin(), want.end());
       for (Index j = 0; j < k; ++j) {
-        EXPECT_EQ(idx[static_cast<size_t>(j)], want[static_cast<size_t>(j)]) << "m " << m << " k " << k;
-        EXPECT_EQ(val[static_cast<size_t>(j)], h[static_cast<size_t>(want[static_cast<size_t>(j)])]);
+        EXPECT_EQ(idx[static_cast<size_t>(j)], want[static_cast<size_t>(j)])
+            << "m " << m << " k " << k;
+        EXPECT_EQ(val[static_cast<size_t>(j)],
+                  h[static_cast<size_t>(want[static_cast<size_t>(j)])]);
       }
     }
   }
@@ -243,7 +244,8 @@ TEST(SaeKernels, BatchTopKMatchesBruteForce) {
   std::sort(want.begin(), want.end());
   std::vector<Index> got;
   for (Index b = 0; b < B; ++b)
-    for (Index e = ws.codes.start[static_cast<size_t>(b)]; e < ws.codes.start[static_cast<size_t>(b + 1)]; ++e)
+    for (Index e = ws.codes.start[static_cast<size_t>(b)];
+         e < ws.codes.start[static_cast<size_t>(b + 1)]; ++e)
       got.push_back(b * 512 + ws.codes.index[static_cast<size_t>(e)]);
   EXPECT_EQ(got, want);
   EXPECT_DOUBLE_EQ(ws.min_positive, all[static_cast<size_t>(5 * B - 1)].first);
@@ -286,8 +288,7 @@ TEST(SaeSynthetic, FiringRatesAndCorrelation) {
   sp.correlation_scale = 1.0;
   const auto data = sae::make_sparse_features<double>(sp, rng);
   EXPECT_NEAR(data.firing_probability.sum(), 3.0, 1e-9);
-  const Vector<double> rate =
-      (data.codes.array() > 0).cast<double>().rowwise().mean().matrix();
+  const Vector<double> rate = (data.codes.array() > 0).cast<double>().rowwise().mean().matrix();
   for (Index i = 0; i < 20; ++i) {
     const double pi = data.firing_probability(i);
     // binomial standard error √(p(1−p)/N) ≤ 0.007 at N = 5000; 5 standard errors
@@ -301,7 +302,8 @@ TEST(SaeSynthetic, FiringRatesAndCorrelation) {
   const double off = (c.cwiseAbs().sum() - c.diagonal().cwiseAbs().sum()) / (20.0 * 19.0);
   EXPECT_GT(off, 0.05);
   EXPECT_NEAR(data.dictionary.col(3).norm(), 1.0, 1e-12);
-  EXPECT_EIGEN_NEAR(data.x, Matrix<double>((data.dictionary * data.codes).colwise() + data.bias), 1e-12);
+  EXPECT_EIGEN_NEAR(data.x, Matrix<double>((data.dictionary * data.codes).colwise() + data.bias),
+                    1e-12);
 }
 
 }  // namespace

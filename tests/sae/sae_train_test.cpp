@@ -160,7 +160,8 @@ TEST(SaeTrain, StateRestoresTrainingExactly) {
     EXPECT_EQ(t2.steps_done(), 60);
     for (Index t = 60; t < 120; ++t) t2.step(second, batch(t));
     for (const auto& kv : full.named_weights())
-      EXPECT_TRUE(kv.second == second.named_weights().at(kv.first)) << sae::to_string(a) << " " << kv.first;
+      EXPECT_TRUE(kv.second == second.named_weights().at(kv.first))
+          << sae::to_string(a) << " " << kv.first;
     EXPECT_EQ(t2.current_p(), tf.current_p());
     EXPECT_EQ(t2.sparsity_coefficient(), tf.sparsity_coefficient());
   }
@@ -304,8 +305,9 @@ TEST(SaeTrain, StreamingSourceTrains) {
 TEST(SaeParams, InvalidValuesThrowCanonicalMessages) {
   sae::SparseAutoencoderParams p = params(sae::Architecture::TopK);
   p.topk.k = 0;
-  EXPECT_THAT([&] { sae::SparseAutoencoder<float> m(p); }, ::testing::ThrowsMessage<ergo::InvalidArgument>(
-                                                             HasSubstr("SparseAutoencoderParams::check(): topk.k: expected")));
+  EXPECT_THAT([&] { sae::SparseAutoencoder<float> m(p); },
+              ::testing::ThrowsMessage<ergo::InvalidArgument>(
+                  HasSubstr("SparseAutoencoderParams::check(): topk.k: expected")));
   p = params(sae::Architecture::Unmixer);
   p.unmixer.norm = sae::UnmixerNorm::GroupNorm;
   p.unmixer.groups = 5;
@@ -315,8 +317,9 @@ TEST(SaeParams, InvalidValuesThrowCanonicalMessages) {
   EXPECT_THROW(sae::Trainer<float>{tp}, ergo::InvalidArgument);
   sae::SparseAutoencoder<float> m(params(sae::Architecture::TopK));
   const Matrix<float> bad = Matrix<float>::Zero(31, 10);
-  EXPECT_THAT([&] { m.encode(bad); }, ::testing::ThrowsMessage<ergo::InvalidArgument>(
-                                          HasSubstr("SparseAutoencoder::encode(): x: expected shape 32 x any, got 31 x 10")));
+  EXPECT_THAT([&] { m.encode(bad); },
+              ::testing::ThrowsMessage<ergo::InvalidArgument>(HasSubstr(
+                  "SparseAutoencoder::encode(): x: expected shape 32 x any, got 31 x 10")));
   EXPECT_THROW(m.set_named_weight("W_enc", Matrix<float>::Zero(3, 3)), ergo::InvalidArgument);
   EXPECT_THROW(m.set_named_weight("W_dense", Matrix<float>::Zero(3, 3)), ergo::InvalidArgument);
   Matrix<float> few = Matrix<float>::Ones(32, 10);

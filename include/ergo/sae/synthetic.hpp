@@ -17,14 +17,14 @@ namespace ergo::sae {
 
 /// \brief Parameters of make_sparse_features (defaults: a small SynthSAEBench-like world).
 struct SyntheticParams {
-  Index d = 64;             ///< input dimension (> 0)
-  Index n_features = 256;   ///< number of true features / atoms (> 0)
-  Index samples = 20000;    ///< number of samples N (> 0)
+  Index d = 64;              ///< input dimension (> 0)
+  Index n_features = 256;    ///< number of true features / atoms (> 0)
+  Index samples = 20000;     ///< number of samples N (> 0)
   double mean_active = 8.0;  ///< expected number of active features per sample, (0, n_features)
   /// Firing probability p_i = min(p_cap, c·(i+1)^(−zipf_exponent)) with c set so that
   /// Σ p_i = mean_active. Default 0.5 (SynthSAEBench). >= 0.
   double zipf_exponent = 0.5;
-  double p_cap = 0.5;       ///< largest firing probability, (0, 1]
+  double p_cap = 0.5;  ///< largest firing probability, (0, 1]
   /// Correlated firing: feature i fires iff g_i > Φ⁻¹(1 − p_i), g = (L η + ε)/√(1 + ‖L_i‖²) with
   /// η ~ N(0, I_r), ε ~ N(0, I), L_ij ~ N(0, correlation_scale²). rank 0 = independent firing.
   Index correlation_rank = 4;
@@ -55,10 +55,10 @@ struct SyntheticParams {
 /// \brief Planted data: x = D a + bias + noise.
 template <class Scalar>
 struct SyntheticData {
-  Matrix<Scalar> x;           ///< d × N samples
-  Matrix<Scalar> codes;       ///< n × N true feature activations a (>= 0, sparse)
-  Matrix<Scalar> dictionary;  ///< d × n unit-norm true atoms D
-  Vector<Scalar> bias;        ///< d constant offset
+  Matrix<Scalar> x;                   ///< d × N samples
+  Matrix<Scalar> codes;               ///< n × N true feature activations a (>= 0, sparse)
+  Matrix<Scalar> dictionary;          ///< d × n unit-norm true atoms D
+  Vector<Scalar> bias;                ///< d constant offset
   Vector<double> firing_probability;  ///< n marginal firing probabilities p_i
 };
 
@@ -108,7 +108,8 @@ SyntheticData<Scalar> make_sparse_features(const SyntheticParams& p, Rng& rng) {
   out.bias = rng.normal_matrix<Scalar>(d, 1).col(0);
   if (out.bias.norm() > Scalar(0)) out.bias *= static_cast<Scalar>(p.bias_norm) / out.bias.norm();
   // copula loadings
-  const Matrix<double> L = rng.normal_matrix<double>(n, std::max<Index>(r, 1), 0.0, p.correlation_scale);
+  const Matrix<double> L =
+      rng.normal_matrix<double>(n, std::max<Index>(r, 1), 0.0, p.correlation_scale);
   Vector<double> denom(n);
   for (Index i = 0; i < n; ++i) denom(i) = r > 0 ? std::sqrt(1.0 + L.row(i).squaredNorm()) : 1.0;
   out.codes = Matrix<Scalar>::Zero(n, N);
@@ -119,7 +120,8 @@ SyntheticData<Scalar> make_sparse_features(const SyntheticParams& p, Rng& rng) {
       double g = rng.normal();
       if (r > 0) g += L.row(i).head(r).dot(eta.head(r));
       if (g / denom(i) > thr(i))
-        out.codes(i, b) = static_cast<Scalar>(std::abs(rng.normal(p.magnitude_mean, p.magnitude_std)));
+        out.codes(i, b) =
+            static_cast<Scalar>(std::abs(rng.normal(p.magnitude_mean, p.magnitude_std)));
     }
   }
   out.x = out.dictionary * out.codes;

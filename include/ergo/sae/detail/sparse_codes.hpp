@@ -13,8 +13,8 @@
 
 #include <algorithm>
 #include <array>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -28,15 +28,15 @@ namespace ergo::sae::detail {
 /// pre-activation pre[e]. grad[e] receives ∂L/∂h at that entry during the backward pass.
 template <class Scalar>
 struct SparseCodes {
-  std::vector<Index> start;          ///< B + 1 offsets
-  std::vector<std::int32_t> index;   ///< latent of each entry
-  std::vector<Scalar> value;         ///< post-activation value
-  std::vector<Scalar> grad;          ///< ∂L/∂z, then ∂L/∂h, per entry
+  std::vector<Index> start;         ///< B + 1 offsets
+  std::vector<std::int32_t> index;  ///< latent of each entry
+  std::vector<Scalar> value;        ///< post-activation value
+  std::vector<Scalar> grad;         ///< ∂L/∂z, then ∂L/∂h, per entry
   // by-latent view (built by build_latent_view)
-  std::vector<Index> lat_start;      ///< m + 1 offsets
+  std::vector<Index> lat_start;          ///< m + 1 offsets
   std::vector<std::int32_t> lat_sample;  ///< sample b of each by-latent entry
-  std::vector<Index> lat_entry;      ///< position e of the entry in the by-sample arrays
-  std::vector<Index> lat_fill;       ///< scratch (m)
+  std::vector<Index> lat_entry;          ///< position e of the entry in the by-sample arrays
+  std::vector<Index> lat_fill;           ///< scratch (m)
 
   /// Reserves room for `capacity` entries over `batch` samples and `m` latents (no shrinking).
   void reserve(Index batch, Index m, Index capacity) {
@@ -58,14 +58,16 @@ struct SparseCodes {
   void build_latent_view(Index m) {
     std::fill(lat_start.begin(), lat_start.end(), Index(0));
     const Index n = nnz();
-    for (Index e = 0; e < n; ++e) ++lat_start[static_cast<size_t>(index[static_cast<size_t>(e)]) + 1];
+    for (Index e = 0; e < n; ++e)
+      ++lat_start[static_cast<size_t>(index[static_cast<size_t>(e)]) + 1];
     for (Index i = 0; i < m; ++i)
       lat_start[static_cast<size_t>(i + 1)] += lat_start[static_cast<size_t>(i)];
     std::copy(lat_start.begin(), lat_start.end() - 1, lat_fill.begin());
     const Index B = batch();
     for (Index b = 0; b < B; ++b)
       for (Index e = start[static_cast<size_t>(b)]; e < start[static_cast<size_t>(b + 1)]; ++e) {
-        const size_t pos = static_cast<size_t>(lat_fill[static_cast<size_t>(index[static_cast<size_t>(e)])]++);
+        const size_t pos =
+            static_cast<size_t>(lat_fill[static_cast<size_t>(index[static_cast<size_t>(e)])]++);
         lat_sample[pos] = static_cast<std::int32_t>(b);
         lat_entry[pos] = e;
       }
