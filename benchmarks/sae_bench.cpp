@@ -3,7 +3,7 @@
 // renormalisation), beside raw-Eigen baselines: the same dense ReLU step written directly in
 // Eigen, and the bare GEMM floor (the five products of a dense step).
 //
-// Reference shape (perf_limits.md §4): batch 4096, d = 512, 4096 latents, float32.
+// Reference shape (docs/sae.md, "Advanced", Benchmark): batch 4096, d = 512, 4096 latents, float32.
 // Arguments: {threads}. Counters: items_per_second = activations (rows) per second,
 // gflops = useful FLOP rate (10·B·d·m per dense step; 2·B·d·m + 8·B·k·d for sparse TopK).
 //

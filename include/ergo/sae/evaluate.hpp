@@ -29,7 +29,7 @@ namespace ergo::sae {
 /// - fvu = sse / total_variance: fraction of variance unexplained, the ratio of the two sums
 ///   over the whole set (equivalently, both averaged over dimensions); explained_variance =
 ///   1 − fvu. Neither per-batch means nor variance about zero are used (cf. the SAELens/SAEBench
-///   quirks in sae_anchors.md §3.3);
+///   pitfalls, docs/sae.md "Main functions");
 /// - cosine = (1/N) Σ_b cos(x_b, x̂_b) (samples with a zero vector are skipped);
 /// - l2_ratio = (1/N) Σ_b ‖x̂_b‖ / ‖x_b‖; relative_bias = E‖x̂‖² / E⟨x, x̂⟩ (1 = unbiased);
 /// - l0 = mean number of non-zero codes per sample (the sparse branch S for Structured);
@@ -172,7 +172,7 @@ MatchResult code_mcc(const Eigen::MatrixBase<DL>& learned, const Eigen::MatrixBa
   return mcc_from_similarity(identify::correlation_matrix(truth, learned).cwiseAbs());
 }
 
-/// \brief Concept alignment (paper.md §5.2): for each concept k, the feature i whose exp(z_i)
+/// \brief Concept alignment (Liu et al., §5.2): for each concept k, the feature i whose exp(z_i)
 /// has the largest Pearson correlation with p(c_k | x), and the same with z_i itself.
 struct ConceptAlignment {
   std::vector<double> exp_corr;    ///< per concept: max_i corr(exp(z_i), p_k) (signed)

@@ -13,9 +13,9 @@
 
 namespace ergo::sae {
 
-/// \brief Training hyper-parameters of sae::Trainer (defaults follow the SAE libraries surveyed in
-/// research/sae_anchors.md; see docs/sae.md for the table). check() throws InvalidArgument naming
-/// the field.
+/// \brief Training hyper-parameters of sae::Trainer (defaults follow the SAE libraries
+/// SAELens, dictionary_learning and sparsify; see docs/sae.md for the table). check() throws
+/// InvalidArgument naming the field.
 struct TrainerParams {
   Index steps = 2000;       ///< optimisation steps (> 0)
   Index batch_size = 4096;  ///< samples per step (> 0; the data must have at least this many)
