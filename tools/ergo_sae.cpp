@@ -20,6 +20,18 @@ namespace {
 
 using namespace ergo;
 
+/// --model-name, --hook-name, --dataset, --context-size: where SAELens reads them (cfg.json
+/// "metadata") so that it can attach the SAE to the model.
+void add_metadata_options(CLI::App* cmd, io::SaeMetadata& m) {
+  cmd->add_option("--model-name", m.model_name,
+                  "model the activations came from (SAELens metadata.model_name)");
+  cmd->add_option("--hook-name", m.hook_name,
+                  "hook point, e.g. blocks.6.hook_resid_post (SAELens metadata.hook_name)");
+  cmd->add_option("--hook-head-index", m.hook_head_index, "attention head of a per-head hook");
+  cmd->add_option("--dataset", m.dataset_path, "dataset the activations came from");
+  cmd->add_option("--context-size", m.context_size, "tokens per context");
+}
+
 /// The options of `ergo-sae train`, bound to `t`.
 CLI::App* add_train(CLI::App& app, tools::TrainOptions& t) {
   sae::TrainerParams& tp = t.trainer;  // option defaults come from the library's Params
@@ -35,7 +47,7 @@ CLI::App* add_train(CLI::App& app, tools::TrainOptions& t) {
   train->add_option("--k", t.k, "active latents (topk, batchtopk)")->capture_default_str();
   train->add_option("--steps", tp.steps, "optimisation steps")->capture_default_str();
   train->add_option("--batch", tp.batch_size, "samples per step")->capture_default_str();
-  train->add_option("--lr", tp.lr, "Adam learning rate")->capture_default_str();
+  train->add_option("--lr", tp.lr, "Adam learning rate (default: 2e-4 / sqrt(d_sae / 16384))");
   train->add_option("--sparsity", tp.sparsity_coefficient,
                     "sparsity coefficient (default: per architecture)");
   train->add_option("--aux", tp.aux_coefficient, "AuxK weight (topk, batchtopk)")
@@ -63,6 +75,7 @@ CLI::App* add_train(CLI::App& app, tools::TrainOptions& t) {
   train->add_option("--dtype", t.dtype,
                     "SAELens weight dtype: float32, float16, bfloat16, float64");
   train->add_option("--threads", tp.threads, "threads (0: default)");
+  add_metadata_options(train, t.metadata);
   return train;
 }
 
@@ -113,6 +126,7 @@ CLI::App* add_convert(CLI::App& app, tools::ConvertOptions& c) {
   conv->add_option("--to", c.to, "saelens, ergo or both")->capture_default_str();
   conv->add_option("--dtype", c.dtype, "SAELens weight dtype");
   conv->add_option("--k", c.k, "k for a TopK input that does not store it");
+  add_metadata_options(conv, c.metadata);
   return conv;
 }
 
@@ -141,6 +155,8 @@ int main(int argc, char** argv) {
       std::cout << (r.resumed ? "resumed; " : "") << "steps " << r.steps << ": "
                 << to_string(r.outcome.status)
                 << (r.outcome.message.empty() ? "" : " — " + r.outcome.message) << "\n";
+      if (r.check.looks_untrained())
+        std::cerr << "ergo-sae train: warning: " << r.check.warning << "\n";
       if (r.outcome.ok())
         std::cout << "wrote " << t.out << " (report.json, ergo_sae.safetensors"
                   << (r.report.value("saelens_export", false)

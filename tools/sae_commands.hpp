@@ -241,20 +241,38 @@ struct ConvertOptions {
   std::string to = "saelens";  ///< saelens, ergo or both
   std::string dtype;           ///< SAELens weight dtype ("" = float32)
   Index k = 0;                 ///< k for a TopK input that does not carry it
+  /// Metadata to write (cfg.json "metadata", the native file): each field that is set replaces
+  /// the input's; the others keep the input's (--model-name, --hook-name, --dataset,
+  /// --context-size).
+  io::SaeMetadata metadata;
 };
+
+/// `base` with every field that is set in `over` replaced.
+inline io::SaeMetadata merge_metadata(io::SaeMetadata base, const io::SaeMetadata& over) {
+  if (!over.model_name.empty()) base.model_name = over.model_name;
+  if (!over.hook_name.empty()) base.hook_name = over.hook_name;
+  if (over.hook_head_index >= 0) base.hook_head_index = over.hook_head_index;
+  if (over.context_size > 0) base.context_size = over.context_size;
+  if (!over.dataset_path.empty()) base.dataset_path = over.dataset_path;
+  if (over.prepend_bos) base.prepend_bos = over.prepend_bos;
+  return base;
+}
 
 /// \brief Converts an SAE between layouts; returns a short description of what was written.
 inline std::string run_convert(const ConvertOptions& o) {
   const char* who = "ergo-sae convert";
   check_arg(o.to == "saelens" || o.to == "ergo" || o.to == "both", who, "--to",
             "saelens, ergo or both", o.to);
+  o.metadata.check();
   std::string layout;
-  const sae::SparseAutoencoder<float> model = sae::load_any<float>(o.in, o.k, &layout);
+  io::SaeMetadata meta;
+  const sae::SparseAutoencoder<float> model = sae::load_any<float>(o.in, o.k, &layout, &meta);
+  meta = merge_metadata(meta, o.metadata);
   std::ostringstream msg;
   msg << "read " << sae::to_string(model.architecture()) << " SAE (" << model.d_in() << " -> "
       << model.d_sae() << ") from the " << layout << " layout";
   if (o.to == "saelens" || o.to == "both") {
-    sae::export_saelens(o.out, model, sae::saelens_config(model), o.dtype);
+    sae::export_saelens(o.out, model, sae::saelens_config(model, meta), o.dtype);
     msg << "; wrote SAELens folder " << o.out;
   }
   if (o.to == "ergo" || o.to == "both") {
@@ -262,7 +280,7 @@ inline std::string run_convert(const ConvertOptions& o) {
                                  ? o.out
                                  : join(o.out, "ergo_sae.safetensors");
     if (o.to == "both" || !ends_with(o.out, ".safetensors")) io::make_directories(o.out);
-    sae::save_native(file, model, {{"converted_from", o.in}, {"layout", layout}});
+    sae::save_native(file, model, {{"converted_from", o.in}, {"layout", layout}}, meta);
     msg << "; wrote " << file;
   }
   return msg.str();

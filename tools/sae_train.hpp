@@ -45,6 +45,10 @@ struct TrainOptions {
   bool resume = false;               ///< continue from out/checkpoint.safetensors if it exists
   Index stop_after = -1;             ///< stop (as if interrupted) after this many steps; for tests
   std::string dtype;                 ///< SAELens weight dtype ("" = float32)
+  /// Model, hook, dataset and context size, written into cfg.json's "metadata" (so SAELens can
+  /// attach the SAE to the model) and into the native file; --model-name, --hook-name,
+  /// --dataset, --context-size. Not part of the options a --resume must repeat.
+  io::SaeMetadata metadata;
 };
 
 /// What the `train` command did.
@@ -52,7 +56,9 @@ struct TrainCommandResult {
   Outcome outcome;
   Index steps = 0;  ///< steps completed in total (including those before a resume)
   bool resumed = false;
-  nlohmann::json report;  ///< also written to out/report.json
+  nlohmann::json report;     ///< also written to out/report.json
+  std::string settings;      ///< the resolved training settings (sae::Trainer::describe_settings)
+  sae::TrainingCheck check;  ///< signs of an untrained SAE; check.warning is printed by the CLI
 };
 
 namespace detail {
@@ -133,6 +139,8 @@ class TrainRun {
   nlohmann::json export_results(const TrainCommandResult& res);
   void save_checkpoint() const;
   const sae::Trainer<float>& trainer() const { return m_trainer; }
+  /// The signs of an untrained SAE (before the input scale is folded).
+  sae::TrainingCheck training_check() const { return m_trainer.training_check(m_model); }
 
  private:
   static io::ActivationSourceParams source_params(const TrainOptions& o) {
@@ -227,11 +235,13 @@ inline void TrainRun::save_checkpoint() const {
 }
 
 inline void TrainRun::train(TrainCommandResult& res, Callback* cb) {
-  const sae::TrainerParams& tp = m_trainer.params();
+  const sae::TrainerParams& tp = m_trainer.resolved_params();
   CsvLogger csv(m_log);
   CallbackList cbs;
   cbs.add(&csv);
   cbs.add(cb);
+  res.settings = m_trainer.describe_settings();
+  cbs.on_note("ergo-sae train: " + res.settings);
   ProgressEvent ev;
   ev.phase = "sae-train";
   ev.total = tp.steps;
@@ -307,9 +317,10 @@ inline nlohmann::json TrainRun::export_results(const TrainCommandResult& res) {
   if (m_scale != 1.0) m_model.fold_input_scale(m_scale);
   const nlohmann::json extra = {
       {"options", m_opts}, {"input_scale", m_scale}, {"steps", res.steps}};
-  sae::save_native(join(m_o.out, "ergo_sae.safetensors"), m_model, extra);
+  sae::save_native(join(m_o.out, "ergo_sae.safetensors"), m_model, extra, m_o.metadata);
   const bool saelens = sae::saelens_exportable(m_model);
-  if (saelens) sae::export_saelens(m_o.out, m_model, sae::saelens_config(m_model), m_o.dtype);
+  if (saelens)
+    sae::export_saelens(m_o.out, m_model, sae::saelens_config(m_model, m_o.metadata), m_o.dtype);
   nlohmann::json rep;
   rep["status"] = to_string(res.outcome.status);
   rep["steps"] = res.steps;
@@ -325,6 +336,19 @@ inline nlohmann::json TrainRun::export_results(const TrainCommandResult& res) {
                        {"l0", num(m_last.l0)},
                        {"fvu", num(batch_fvu(m_last))}};
   rep["dead_fraction"] = m_trainer.dead_fraction();
+  const sae::TrainerParams& r = m_trainer.resolved_params();
+  rep["settings"] = {{"lr", r.lr},
+                     {"lr_warmup_steps", r.lr_warmup_steps()},
+                     {"sparsity_coefficient", r.sparsity_coefficient},
+                     {"sparsity_warmup_steps", r.sparsity_warmup_steps()},
+                     {"dead_window_samples", r.dead_window_samples},
+                     {"threshold_start_step", r.threshold_start_step()},
+                     {"threshold_lr_scale", r.threshold_lr_scale},
+                     {"description", res.settings}};
+  rep["training_check"] = {{"fvu", num(res.check.fvu)},
+                           {"never_fired_fraction", num(res.check.never_fired_fraction)},
+                           {"decoder_init_cosine", num(res.check.decoder_init_cosine)},
+                           {"warning", res.check.warning}};
   rep["saelens_export"] = saelens;
   rep["options"] = m_opts;
   if (m_src.validation_size() > 0) {
@@ -347,6 +371,7 @@ inline TrainCommandResult run_train(const TrainOptions& o, Callback* cb = nullpt
   check_arg(!o.out.empty(), who, "--out", "an output folder", "none");
   check_arg(o.trainer.steps > 0, who, "--steps", "> 0", o.trainer.steps);
   check_arg(o.checkpoint_every >= 0, who, "--checkpoint-every", ">= 0", o.checkpoint_every);
+  o.metadata.check();
   io::make_directories(o.out);
   ThreadLimit threads(o.trainer.threads);
   TrainCommandResult res;
@@ -362,6 +387,7 @@ inline TrainCommandResult run_train(const TrainOptions& o, Callback* cb = nullpt
     return res;
   }
   run.save_checkpoint();  // the final training state (e.g. to train further later)
+  res.check = run.training_check();
   res.report = run.export_results(res);
   write_json(join(o.out, "report.json"), res.report);
   return res;

@@ -15,6 +15,7 @@
 #include "io/error.hpp"
 #include "io/mmap.hpp"
 #include "io/npy.hpp"
+#include "io/sae_metadata.hpp"
 #include "io/saelens.hpp"
 #include "io/safetensors.hpp"
 #include "io/tensor.hpp"

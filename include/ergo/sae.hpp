@@ -19,3 +19,4 @@
 #include "sae/sparse_autoencoder.hpp"
 #include "sae/synthetic.hpp"
 #include "sae/trainer.hpp"
+#include "sae/training_check.hpp"

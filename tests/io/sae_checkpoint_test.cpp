@@ -82,9 +82,9 @@ TEST(IoSaeLayouts, SaeLensFolderMatchesTorchForwardPass) {
   EXPECT_EQ(s.config.architecture, "standard");
   EXPECT_EQ(s.config.d_in, 4);
   EXPECT_EQ(s.config.d_sae, 6);
-  EXPECT_EQ(s.config.model_name, "pythia-70m-deduped");
-  EXPECT_EQ(s.config.hook_name, "blocks.3.hook_resid_post");
-  EXPECT_EQ(s.config.context_size, 128);
+  EXPECT_EQ(s.config.metadata.model_name, "pythia-70m-deduped");
+  EXPECT_EQ(s.config.metadata.hook_name, "blocks.3.hook_resid_post");
+  EXPECT_EQ(s.config.metadata.context_size, 128);
   EXPECT_TRUE(s.config.apply_b_dec_to_input);
   const MatrixXf X = io::read_npy<float>(fixture("sae_x.npy"));  // torch x [5, 4] -> 4 × 5
   const MatrixXf Z = encode_relu(s.weights, X, true);
@@ -138,8 +138,8 @@ TYPED_TEST(IoSaeLensRoundTrip, ExactForEveryArchitectureWithTheLayoutSaeLensExpe
     SaeLensConfig cfg;
     cfg.architecture = arch;
     cfg.k = arch == "topk" ? 3 : 0;
-    cfg.model_name = "gpt2";
-    cfg.hook_name = "blocks.8.hook_resid_pre";
+    cfg.metadata.model_name = "gpt2";
+    cfg.metadata.hook_name = "blocks.8.hook_resid_pre";
     cfg.ergo["sae"] = "test";
     const std::string folder = dir.file(arch + "/sae");
     io::save_saelens(folder, w, cfg);
@@ -155,7 +155,7 @@ TYPED_TEST(IoSaeLensRoundTrip, ExactForEveryArchitectureWithTheLayoutSaeLensExpe
     }
     EXPECT_EQ(back.config.architecture, arch);
     EXPECT_EQ(back.config.k, cfg.k);
-    EXPECT_EQ(back.config.hook_name, cfg.hook_name);
+    EXPECT_EQ(back.config.metadata.hook_name, cfg.metadata.hook_name);
     EXPECT_EQ(back.config.ergo["sae"], "test");
     // cfg.json: the keys SAELens 6 reads, and a metadata version that skips its pre-6 converter.
     const nlohmann::json j = read_json(folder + "/cfg.json");

@@ -40,6 +40,11 @@ sae::TrainerParams quick(Index steps) {
   tp.batch_size = 256;
   tp.lr = 3e-3;
   tp.dead_window_samples = 20000;
+  // the warm-ups these tests were written with (the defaults before the auto rules of issue 15;
+  // tests/sae/defaults_test.cpp covers the auto rules)
+  tp.lr_warmup_fraction = 0.01;
+  tp.sparsity_warmup_fraction = 0.05;
+  tp.threshold_start_fraction = 0.0;
   tp.threads = 1;  // tiny matrices: threads only add synchronisation (and keep runs bitwise equal)
   tp.log_every = 50;
   return tp;

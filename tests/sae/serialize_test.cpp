@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -320,6 +321,122 @@ TEST(SaeSerialize, SaeLensImportChecksKAndThreshold) {
           "from_saelens(): threshold: expected no threshold for a relu_l1 SAE, got 6 values")));
   l.config.architecture = "jumprelu";
   EXPECT_EQ(sae::from_saelens(l).architecture(), sae::Architecture::JumpReLU);
+}
+
+// SAELens metadata (issue 15 §4): model, hook, dataset, context size and prepend_bos round trip
+// through ergo's native file and the SAELens folder, and cfg.json carries them where SAELens 6
+// reads them (its "metadata" object), with the version keys.
+TEST(SaeSerialize, MetadataRoundTripsAndReachesCfgJson) {
+  TempDir dir;
+  sae::SparseAutoencoderParams p;
+  p.architecture = sae::Architecture::TopK;
+  p.d_in = 4;
+  p.d_sae = 6;
+  p.topk.k = 2;
+  const sae::SparseAutoencoder<float> m(p, 1);
+  io::SaeMetadata meta;
+  meta.model_name = "pythia-70m-deduped";
+  meta.hook_name = "blocks.3.hook_resid_post";
+  meta.context_size = 128;
+  meta.dataset_path = "monology/pile-uncopyrighted";
+  meta.prepend_bos = true;
+  // native file
+  sae::save_native(dir.file("n.safetensors"), m, nlohmann::json::object(), meta);
+  io::SaeMetadata back;
+  sae::load_native<float>(dir.file("n.safetensors"), nullptr, &back);
+  EXPECT_EQ(back.to_json(), meta.to_json());
+  EXPECT_EQ(back.hook_head_index, -1);
+  io::SaeMetadata any;
+  std::string layout;
+  sae::load_any<float>(dir.file("n.safetensors"), 0, &layout, &any);
+  EXPECT_EQ(layout, "ergo");
+  EXPECT_EQ(any.to_json(), meta.to_json());
+  // a file without metadata gives empty metadata
+  sae::save_native(dir.file("plain.safetensors"), m);
+  sae::load_native<float>(dir.file("plain.safetensors"), nullptr, &back);
+  EXPECT_TRUE(back.empty());
+  // SAELens folder: cfg.json's metadata object, and back
+  sae::export_saelens(dir.file("lens"), m, sae::saelens_config(m, meta));
+  std::ifstream in(dir.file("lens/cfg.json"));
+  const nlohmann::json cfg = nlohmann::json::parse(in);
+  const nlohmann::json& md = cfg.at("metadata");
+  EXPECT_EQ(md.at("model_name"), "pythia-70m-deduped");
+  EXPECT_EQ(md.at("hook_name"), "blocks.3.hook_resid_post");
+  EXPECT_EQ(md.at("context_size"), 128);
+  EXPECT_EQ(md.at("dataset_path"), "monology/pile-uncopyrighted");
+  EXPECT_EQ(md.at("prepend_bos"), true);
+  EXPECT_FALSE(md.contains("hook_head_index"));   // unknown: not written
+  EXPECT_EQ(md.at("sae_lens_version"), "6.0.0");  // the schema, so SAELens skips its converter
+  EXPECT_EQ(md.at("sae_lens_training_version"), std::string("6.0.0+ergo.") + ergo::version());
+  EXPECT_EQ(cfg.at("normalize_activations"), "none");  // the input scale is folded
+  EXPECT_EQ(cfg.at("ergo").at("version"), ergo::version());
+  sae::load_any<float>(dir.file("lens"), 0, &layout, &any);
+  EXPECT_EQ(layout, "saelens");
+  EXPECT_EQ(any.to_json(), meta.to_json());
+}
+
+TEST(SaeSerialize, InvalidMetadataRaisesNamingTheField) {
+  io::SaeMetadata meta;
+  meta.context_size = 0;
+  EXPECT_THAT([&] { meta.check(); },
+              ThrowsMessage<ergo::InvalidArgument>(HasSubstr(
+                  "SaeMetadata::check(): context_size: expected > 0 (or -1 for unknown), got 0")));
+  meta = {};
+  meta.hook_name = "blocks.3 hook";
+  EXPECT_THAT([&] { meta.check(); },
+              ThrowsMessage<ergo::InvalidArgument>(HasSubstr("hook_name: expected a hook name "
+                                                             "without whitespace")));
+  meta = {};
+  meta.hook_head_index = -2;
+  EXPECT_THROW(meta.check(), ergo::InvalidArgument);
+  // writing refuses invalid metadata
+  TempDir dir;
+  sae::SparseAutoencoderParams p;
+  p.architecture = sae::Architecture::ReluL1;
+  p.d_in = 4;
+  p.d_sae = 6;
+  const sae::SparseAutoencoder<float> m(p, 1);
+  meta = {};
+  meta.context_size = -5;
+  EXPECT_THROW(sae::save_native(dir.file("bad.safetensors"), m, nlohmann::json::object(), meta),
+               ergo::InvalidArgument);
+  EXPECT_THROW(sae::export_saelens(dir.file("bad"), m, sae::saelens_config(m, meta)),
+               ergo::InvalidArgument);
+  // reading ergo's file: an unknown key or a value of the wrong kind
+  io::Checkpoint ck;
+  for (const auto& kv : m.named_weights()) ck.put(kv.first, kv.second);
+  ck.set_string("ergo_sae_params", sae::params_to_json(p).dump());
+  ck.set_string("saelens_metadata", R"({"model_name": "gpt2", "hook": "x"})");
+  ck.save(dir.file("key.safetensors"));
+  EXPECT_THAT(
+      [&] { sae::load_native<float>(dir.file("key.safetensors")); },
+      ThrowsMessage<io::FormatError>(
+          AllOf(HasSubstr("load_native(): '" + dir.file("key.safetensors") + "' saelens_metadata"),
+                HasSubstr("metadata.hook: expected one of model_name, hook_name"))));
+  ck.set_string("saelens_metadata", R"({"context_size": "128"})");
+  ck.save(dir.file("kind.safetensors"));
+  EXPECT_THAT(
+      [&] { sae::load_native<float>(dir.file("kind.safetensors")); },
+      ThrowsMessage<io::FormatError>(HasSubstr("metadata.context_size: expected an integer")));
+  // reading a SAELens folder: other libraries' metadata keys are ignored, wrong kinds are not
+  sae::export_saelens(dir.file("lens"), m);
+  nlohmann::json cfg;
+  {
+    std::ifstream in(dir.file("lens/cfg.json"));
+    cfg = nlohmann::json::parse(in);
+  }
+  cfg["metadata"]["neuronpedia_id"] = "gpt2-small/8-res-jb";
+  cfg["metadata"]["hook_name"] = "blocks.8.hook_resid_pre";
+  io::atomic_write_file(dir.file("lens/cfg.json"), cfg.dump());
+  io::SaeMetadata got;
+  sae::load_any<float>(dir.file("lens"), 0, nullptr, &got);
+  EXPECT_EQ(got.hook_name, "blocks.8.hook_resid_pre");
+  cfg["metadata"]["context_size"] = "long";
+  io::atomic_write_file(dir.file("lens/cfg.json"), cfg.dump());
+  EXPECT_THAT([&] { sae::load_any<float>(dir.file("lens")); },
+              ThrowsMessage<io::FormatError>(
+                  AllOf(HasSubstr("cfg.json"), HasSubstr("metadata.context_size: expected an "
+                                                         "integer, got \"long\""))));
 }
 
 }  // namespace

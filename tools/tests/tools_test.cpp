@@ -3,6 +3,8 @@
 // are read back with ergo::io.
 #include "io/io_test_utils.hpp"
 
+#include <ergo/sae.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <sys/wait.h>
@@ -91,6 +93,45 @@ std::string train_args(const PlantedData& d, const std::string& out,
 }
 
 }  // namespace
+
+// Issue 15: the SAELens metadata options of train and convert reach cfg.json, the resolved
+// settings and the untrained check reach report.json, and invalid metadata is refused.
+TEST(IoTools, SaeMetadataAndSettingsReachTheFiles) {
+  if (!kToolsBuilt) GTEST_SKIP() << "examples not built";
+  ScratchDir dir;
+  const PlantedData data(dir);
+  const std::string out = dir.file("meta");
+  ToolRun r = run(dir, kSae + train_args(data, out) +
+                           " --model-name gpt2 --hook-name blocks.6.hook_resid_post"
+                           " --dataset openwebtext --context-size 128");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  nlohmann::json cfg = read_json(out + "/cfg.json");
+  EXPECT_EQ(cfg["metadata"]["model_name"], "gpt2");
+  EXPECT_EQ(cfg["metadata"]["hook_name"], "blocks.6.hook_resid_post");
+  EXPECT_EQ(cfg["metadata"]["dataset_path"], "openwebtext");
+  EXPECT_EQ(cfg["metadata"]["context_size"], 128);
+  const nlohmann::json rep = read_json(out + "/report.json");
+  EXPECT_DOUBLE_EQ(rep["settings"]["lr"].get<double>(), 3e-3);  // given, kept
+  EXPECT_EQ(rep["settings"]["lr_warmup_steps"], 2);             // auto: 40 / 20
+  EXPECT_TRUE(rep["training_check"].contains("warning"));
+  // convert: the input's metadata is kept, a field given replaces it
+  const std::string conv = dir.file("conv");
+  r = run(dir, kSae + " convert --in '" + out + "' --out '" + conv +
+                   "' --to both --hook-name blocks.7.hook_resid_post");
+  ASSERT_EQ(r.code, 0) << r.err;
+  cfg = read_json(conv + "/cfg.json");
+  EXPECT_EQ(cfg["metadata"]["model_name"], "gpt2");
+  EXPECT_EQ(cfg["metadata"]["hook_name"], "blocks.7.hook_resid_post");
+  io::SaeMetadata native;
+  sae::load_native<float>(conv + "/ergo_sae.safetensors", nullptr, &native);
+  EXPECT_EQ(native.hook_name, "blocks.7.hook_resid_post");
+  EXPECT_EQ(native.context_size, 128);
+  // invalid values are refused with the field named
+  r = run(dir,
+          kSae + " convert --in '" + out + "' --out '" + dir.file("bad") + "' --context-size 0");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("context_size: expected > 0"));
+}
 
 TEST(IoTools, SaeTrainEncodeEvalAndConvert) {
   if (!kToolsBuilt) GTEST_SKIP() << "examples not built";

@@ -49,6 +49,9 @@ class Callback {
   virtual bool on_progress(const ProgressEvent&) { return true; }
   /// Called once after the work ends, with the final state and a message (empty on success).
   virtual void on_end(const ProgressEvent&, const std::string& /*message*/) {}
+  /// A line of information for the user (the settings a routine resolved, a warning about its
+  /// result); may come before on_begin or after on_end.
+  virtual void on_note(const std::string& /*note*/) {}
 };
 
 /// \brief Forwards every event to several callbacks; stops if any asks to.
@@ -66,6 +69,9 @@ class CallbackList : public Callback {
     bool go = true;
     for (auto* c : m_callbacks) go = c->on_progress(e) && go;
     return go;
+  }
+  void on_note(const std::string& note) override {
+    for (auto* c : m_callbacks) c->on_note(note);
   }
   void on_end(const ProgressEvent& e, const std::string& msg) override {
     for (auto* c : m_callbacks) c->on_end(e, msg);
@@ -109,6 +115,11 @@ class ProgressBar : public Callback {
     draw(e, true);
     m_os << "\n";
     if (!msg.empty()) m_os << "  " << msg << "\n";
+    m_os.flush();
+  }
+  /// Prints the note on its own line.
+  void on_note(const std::string& note) override {
+    m_os << note << "\n";
     m_os.flush();
   }
 

@@ -43,6 +43,7 @@
 #include "atomic_write.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
+#include "sae_metadata.hpp"
 #include "safetensors.hpp"
 
 #include "../core/error.hpp"
@@ -112,12 +113,8 @@ struct SaeLensConfig {
   std::string reshape_activations = "none";   ///< "none" or "hook_z"
   Index k = 0;                                ///< topk: active latents per sample (>= 1)
   bool rescale_acts_by_decoder_norm = false;  ///< topk: select by pre-activation × ‖W_dec row‖
-  // Metadata (SAELens "metadata" object); empty strings / negative numbers are omitted.
-  std::string model_name;  ///< e.g. "pythia-70m-deduped"
-  std::string hook_name;   ///< e.g. "blocks.3.hook_resid_post"
-  Index hook_head_index = -1;
-  Index context_size = -1;
-  std::string dataset_path;
+  /// SAELens's "metadata" object (model and hook to attach to, dataset, context size).
+  SaeMetadata metadata;
   /// ergo's own information (architecture name in ergo, training settings, ...), written under
   /// the top-level key "ergo" (SAELens drops keys it does not know).
   nlohmann::json ergo = nlohmann::json::object();
@@ -143,6 +140,7 @@ struct SaeLensConfig {
       check_arg(parse_dtype_name(dtype, t) && is_floating(t), who, "dtype",
                 "float32, float64, float16 or bfloat16", "\"" + dtype + "\"");
     }
+    metadata.check();
   }
 };
 
@@ -248,6 +246,9 @@ Matrix<S> read_mat(const SafetensorsFile& f, const std::string& name, Index a, I
 
 }  // namespace detail
 
+/// The SAELens cfg.json schema ergo writes (metadata.sae_lens_version).
+inline constexpr const char* kSaeLensSchemaVersion = "6.0.0";
+
 /// \brief The cfg.json text save_saelens writes for `cfg` (d_in, d_sae and dtype must be set).
 inline std::string saelens_config_json(const SaeLensConfig& cfg) {
   cfg.check();
@@ -264,15 +265,14 @@ inline std::string saelens_config_json(const SaeLensConfig& cfg) {
     j["k"] = cfg.k;
     j["rescale_acts_by_decoder_norm"] = cfg.rescale_acts_by_decoder_norm;
   }
-  nlohmann::json meta = nlohmann::json::object();
-  // SAELens reads this to tell a 6.x config from an older one that needs converting.
-  meta["sae_lens_version"] = "6.0.0";
-  meta["sae_lens_training_version"] = "6.0.0";
-  if (!cfg.model_name.empty()) meta["model_name"] = cfg.model_name;
-  if (!cfg.hook_name.empty()) meta["hook_name"] = cfg.hook_name;
-  if (cfg.hook_head_index >= 0) meta["hook_head_index"] = cfg.hook_head_index;
-  if (cfg.context_size >= 0) meta["context_size"] = cfg.context_size;
-  if (!cfg.dataset_path.empty()) meta["dataset_path"] = cfg.dataset_path;
+  nlohmann::json meta = cfg.metadata.to_json();
+  // sae_lens_version: the cfg.json schema; SAELens reads it to tell a 6.x config from an older
+  // one that needs converting, so it names the SAELens schema ergo writes, not a SAELens that
+  // wrote the file. sae_lens_training_version: what trained the SAE; SAELens only records it.
+  // "6.0.0+ergo.<version>" is a PEP 440 version (local label) that says both.
+  meta["sae_lens_version"] = kSaeLensSchemaVersion;
+  meta["sae_lens_training_version"] =
+      std::string(kSaeLensSchemaVersion) + "+ergo." + ERGO_VERSION_STRING;
   j["metadata"] = meta;
   nlohmann::json ergo = cfg.ergo.is_object() ? cfg.ergo : nlohmann::json::object();
   ergo["version"] = ERGO_VERSION_STRING;
@@ -345,16 +345,20 @@ inline SaeLensConfig parse_saelens_config(const nlohmann::json& j, const std::st
     c.architecture = "topk";  // pre-6 TopK configs
   c.rescale_acts_by_decoder_norm =
       detail::json_bool(j, "rescale_acts_by_decoder_norm", false, who, path);
-  const nlohmann::json meta =
+  // 6.x: the "metadata" object; pre-6: the same keys at the top level (hook_point, ...)
+  nlohmann::json meta = nlohmann::json::object();
+  const nlohmann::json& src =
       j.contains("metadata") && j["metadata"].is_object() ? j["metadata"] : j;
-  c.model_name = detail::json_string(meta, "model_name", "", who, path);
-  c.hook_name = detail::json_string(
-      meta, "hook_name", detail::json_string(meta, "hook_point", "", who, path), who, path);
-  if (meta.contains("hook_head_index") && meta["hook_head_index"].is_number_integer())
-    c.hook_head_index = meta["hook_head_index"].get<Index>();
-  if (meta.contains("context_size") && meta["context_size"].is_number_integer())
-    c.context_size = meta["context_size"].get<Index>();
-  c.dataset_path = detail::json_string(meta, "dataset_path", "", who, path);
+  for (const char* key : {"model_name", "hook_name", "hook_point", "hook_head_index",
+                          "hook_point_head_index", "context_size", "dataset_path", "prepend_bos"})
+    if (src.contains(key)) meta[key] = src[key];
+  if (meta.contains("hook_name") && meta.contains("hook_point")) meta.erase("hook_point");
+  try {
+    c.metadata = SaeMetadata::from_json(meta, who, /*strict=*/false);
+  } catch (const InvalidArgument& e) {
+    throw FormatError(
+        make_message(who, detail::file_what(path, "metadata"), "valid SAELens metadata", e.what()));
+  }
   if (j.contains("ergo") && j["ergo"].is_object()) c.ergo = j["ergo"];
   if (c.architecture == "gated" || c.architecture == "jumprelu_transcoder" ||
       c.architecture == "transcoder")

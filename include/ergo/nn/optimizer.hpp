@@ -87,17 +87,18 @@ class Adam {
     const double b1 = m_params.beta1, b2 = m_params.beta2;
     const double c1 = 1.0 - std::pow(b1, static_cast<double>(m_t));
     const double c2 = 1.0 - std::pow(b2, static_cast<double>(m_t));
-    const Scalar step_size = static_cast<Scalar>(lr / c1);
     const Scalar inv_sqrt_c2 = static_cast<Scalar>(1.0 / std::sqrt(c2));
     const Scalar eps = static_cast<Scalar>(m_params.eps);
     const Scalar wd = static_cast<Scalar>(m_params.weight_decay);
-    const Scalar decay = static_cast<Scalar>(1.0 - lr * m_params.weight_decay);
     const bool l2 = wd != Scalar(0) && !m_params.decoupled;
     const bool decoupled = wd != Scalar(0) && m_params.decoupled;
     const Scalar sb1 = static_cast<Scalar>(b1), sb2 = static_cast<Scalar>(b2);
     const Scalar ob1 = static_cast<Scalar>(1.0 - b1), ob2 = static_cast<Scalar>(1.0 - b2);
     using Arr = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
     for (size_t i = 0; i < list.size(); ++i) {
+      const double lr_i = lr * list[i].lr_scale;  // == lr when lr_scale == 1
+      const Scalar step_size = static_cast<Scalar>(lr_i / c1);
+      const Scalar decay = static_cast<Scalar>(1.0 - lr_i * m_params.weight_decay);
       Scalar* theta_p = list[i].value.data();
       const Scalar* g_p = list[i].grad.data();
       Scalar* m_p = m_m[i].data();
@@ -243,9 +244,9 @@ class Sgd {
     ++m_t;
     const Scalar mu = static_cast<Scalar>(m_params.momentum);
     const Scalar wd = static_cast<Scalar>(m_params.weight_decay);
-    const Scalar lr_s = static_cast<Scalar>(lr);
     for (size_t i = 0; i < list.size(); ++i) {
       auto& p = list[i];
+      const Scalar lr_s = static_cast<Scalar>(lr * p.lr_scale);
       auto theta = p.value.array();
       const auto g = p.grad.array() + wd * theta;  // lazily evaluated; θ is read before written
       if (mu == Scalar(0)) {

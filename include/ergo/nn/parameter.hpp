@@ -36,6 +36,9 @@ struct Parameter {
   std::string name;  ///< stable name, e.g. "fx.layers.0.weight" (used for export and state)
   Eigen::Map<Matrix<Scalar>> value;  ///< rows × cols view of the parameter
   Eigen::Map<Matrix<Scalar>> grad;   ///< gradient, same shape
+  /// Multiplies the learning rate the optimizer is given for this parameter (> 0; default 1):
+  /// a per-parameter learning rate, like a PyTorch parameter group's lr.
+  double lr_scale = 1.0;
 
   /// \param n name \param v, g value and gradient storage (rows · cols contiguous scalars each)
   Parameter(std::string n, Scalar* v, Scalar* g, Index rows, Index cols)

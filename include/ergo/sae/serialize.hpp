@@ -189,11 +189,19 @@ io::SaeLensWeights<S> to_saelens_weights(const SparseAutoencoder<S>& s) {
   return w;
 }
 
-/// SAELens cfg for an ergo SAE; ergo's own parameters go under cfg["ergo"]["params"].
+/// \brief SAELens cfg for an ergo SAE, with `metadata` (model, hook, dataset, ...) in cfg.json's
+/// "metadata" object; ergo's own parameters go under cfg["ergo"]["params"].
+///
+/// The input scale s is folded into the weights (SparseAutoencoder::fold_input_scale), so the SAE
+/// takes raw activations and normalize_activations is "none"; s is recorded in
+/// cfg["ergo"]["normalization_factor"] for information only (SAELens drops the "ergo" key when
+/// it re-saves the SAE, which changes nothing it computes).
 template <class S>
-io::SaeLensConfig saelens_config(const SparseAutoencoder<S>& s) {
+io::SaeLensConfig saelens_config(const SparseAutoencoder<S>& s,
+                                 const io::SaeMetadata& metadata = {}) {
   const Config c = s.config();
   io::SaeLensConfig cfg;
+  cfg.metadata = metadata;
   cfg.architecture = c.saelens_architecture;
   cfg.k = cfg.architecture == "topk" ? c.k : 0;
   cfg.apply_b_dec_to_input = c.apply_b_dec_to_input;
@@ -292,23 +300,30 @@ SparseAutoencoder<S> from_saelens(io::LoadedSae<S> l) {
 // ------------------------------------------------------------------------------ native ----
 
 /// \brief Writes the native file: every named weight, the parameters as JSON
-/// ("ergo_sae_params"), the folded input scale ("normalization_factor") and `extra` ("extra").
+/// ("ergo_sae_params"), the folded input scale ("normalization_factor"), `extra` ("extra") and,
+/// when not empty, `metadata` ("saelens_metadata": SaeMetadata::to_json, read back by
+/// load_native and written into cfg.json by a later SAELens export).
 template <class S>
 void save_native(const std::string& path, const SparseAutoencoder<S>& s,
-                 const nlohmann::json& extra = nlohmann::json::object()) {
+                 const nlohmann::json& extra = nlohmann::json::object(),
+                 const io::SaeMetadata& metadata = {}) {
+  metadata.check();
   io::Checkpoint ck;
   for (const auto& kv : s.named_weights()) ck.put(kv.first, kv.second);
   ck.set_string("ergo_sae_params", params_to_json(s.params()).dump());
   ck.set_double("normalization_factor", s.normalization_factor());
   ck.set_string("extra", extra.dump());
+  if (!metadata.empty()) ck.set_string("saelens_metadata", metadata.to_json().dump());
   ck.save(path);
 }
 
-/// \brief Reads a file written by save_native (and its "extra" object into *extra). Throws
-/// io::FormatError naming the file for a file without ergo parameters, invalid parameters, a
-/// missing weight or a tensor that is not a weight of the architecture.
+/// \brief Reads a file written by save_native (its "extra" object into *extra, its metadata into
+/// *metadata). Throws io::FormatError naming the file for a file without ergo parameters,
+/// invalid parameters or metadata (an unknown key, a value of the wrong kind), a missing weight
+/// or a tensor that is not a weight of the architecture.
 template <class S>
-SparseAutoencoder<S> load_native(const std::string& path, nlohmann::json* extra = nullptr) {
+SparseAutoencoder<S> load_native(const std::string& path, nlohmann::json* extra = nullptr,
+                                 io::SaeMetadata* metadata = nullptr) {
   const char* who = "load_native";
   const io::Checkpoint ck = io::Checkpoint::load(path);
   if (!ck.has_string("ergo_sae_params"))
@@ -342,16 +357,31 @@ SparseAutoencoder<S> load_native(const std::string& path, nlohmann::json* extra 
     if (f > 0.0) s.set_normalization_factor(f);
   }
   if (extra && ck.has_string("extra")) *extra = nlohmann::json::parse(ck.get_string("extra"));
+  if (ck.has_string("saelens_metadata")) {
+    io::SaeMetadata m;
+    try {
+      m = io::SaeMetadata::from_json(nlohmann::json::parse(ck.get_string("saelens_metadata")), who,
+                                     /*strict=*/true);
+    } catch (const nlohmann::json::exception& e) {
+      io::detail::throw_format(who, path, "saelens_metadata", "a JSON object", e.what());
+    } catch (const InvalidArgument& e) {
+      io::detail::throw_format(who, path, "saelens_metadata", "valid SAE metadata", e.what());
+    }
+    if (metadata) *metadata = m;
+  } else if (metadata) {
+    *metadata = {};
+  }
   return s;
 }
 
 /// \brief Loads an SAE from any supported path: a native ergo_sae.safetensors file (or a folder
 /// containing one), a SAELens folder, a sparsify folder or file, a dictionary_learning file.
 /// `k_override` > 0 sets k for TopK files that do not carry it (a bare sparsify file); `layout`
-/// receives "ergo" or io::to_string(io::SaeLayout).
+/// receives "ergo" or io::to_string(io::SaeLayout); `metadata` the file's model, hook, dataset
+/// and context size where it has them (SAELens "metadata", ergo's native file).
 template <class S>
 SparseAutoencoder<S> load_any(const std::string& path, Index k_override = 0,
-                              std::string* layout = nullptr) {
+                              std::string* layout = nullptr, io::SaeMetadata* metadata = nullptr) {
   std::string native = path;
   if (!detail::ends_with(path, ".safetensors"))
     native = io::detail::join_path(path, "ergo_sae.safetensors");
@@ -359,12 +389,13 @@ SparseAutoencoder<S> load_any(const std::string& path, Index k_override = 0,
     const io::SafetensorsFile f(native);
     if (f.metadata().count("ergo_sae_params")) {
       if (layout) *layout = "ergo";
-      return load_native<S>(native);
+      return load_native<S>(native, nullptr, metadata);
     }
   }
   io::LoadedSae<S> l = io::load_sae<S>(path);
   if (k_override > 0) l.config.k = k_override;
   if (layout) *layout = io::to_string(l.layout);
+  if (metadata) *metadata = l.config.metadata;
   return from_saelens(std::move(l));
 }
 

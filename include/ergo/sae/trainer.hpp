@@ -22,16 +22,23 @@
 #include "registry.hpp"
 #include "sparse_autoencoder.hpp"
 #include "trainer_params.hpp"
+#include "training_check.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace ergo::sae {
+
+inline TrainerParams TrainerParams::resolved(const SparseAutoencoderParams& p) const {
+  return detail::resolve_trainer_params(*this, p.d_in, p.d_sae,
+                                        default_sparsity_coefficient(p.architecture));
+}
 
 /// \brief The input scale s = √d / mean‖x‖ that makes E‖s·x‖ = √d (1 when mean_norm is not
 /// positive and finite). \param mean_norm mean L2 norm of the inputs \param d input dimension
@@ -77,6 +84,10 @@ struct TrainResult {
   double sparsity_coefficient = 0;    ///< final λ (after p-annealing rescales)
   double p = 1.0;                     ///< final p
   std::vector<TrainRecord> history;   ///< every log_every steps and at the end
+  TrainerParams resolved;             ///< the settings used (TrainerParams::resolved)
+  /// Signs of an untrained SAE (check.warning is empty unless it looks untrained; the message is
+  /// also passed to the callback's on_note).
+  TrainingCheck check;
 };
 
 /// \brief Trains a SparseAutoencoder with Adam and the SAE training tricks.
@@ -103,8 +114,12 @@ class Trainer {
   /// A source of training batches: fills its argument (d × B) with the next raw batch.
   using BatchSource = std::function<void(Eigen::Ref<Matrix<Scalar>>)>;
 
-  explicit Trainer(TrainerParams params = {}) : m_p(params) { m_p.check(); }
+  explicit Trainer(TrainerParams params = {}) : m_p(params), m_r(params) { m_p.check(); }
+  /// The settings as given (auto settings negative).
   const TrainerParams& params() const { return m_p; }
+  /// The settings of the current (or last) run, with every auto setting resolved for its SAE
+  /// (TrainerParams::resolved); equal to params() before begin().
+  const TrainerParams& resolved_params() const { return m_r; }
 
   /// \brief Trains on the columns of `data` (d × N, N >= batch_size), reshuffled every epoch.
   TrainResult fit(SparseAutoencoder<Scalar>& sae, const Eigen::Ref<const Matrix<Scalar>>& data,
@@ -200,22 +215,24 @@ class Trainer {
   /// storage must not be reallocated until the run ends.
   void begin(SparseAutoencoder<Scalar>& sae) {
     m_sae = &sae;
+    m_r = m_p.resolved(sae.params());
     m_grad = sae.make_gradients();
     m_list = sae.parameters(m_grad);
+    for (auto& prm : m_list)  // JumpReLU's trained thresholds
+      if (prm.name == "threshold") prm.lr_scale = m_r.threshold_lr_scale;
     nn::AdamParams ap;
-    ap.lr = m_p.lr;
-    ap.beta1 = m_p.beta1;
-    ap.beta2 = m_p.beta2;
-    ap.eps = m_p.adam_eps;
+    ap.lr = m_r.lr;
+    ap.beta1 = m_r.beta1;
+    ap.beta2 = m_r.beta2;
+    ap.eps = m_r.adam_eps;
     m_adam = std::make_unique<nn::Adam<Scalar>>(ap);
-    m_sched.base = m_p.lr;
-    m_sched.warmup_steps =
-        static_cast<Index>(m_p.lr_warmup_fraction * static_cast<double>(m_p.steps));
-    m_sched.total_steps = m_p.steps;
-    m_sched.decay = m_p.lr_decay;
-    m_sched.min_ratio = m_p.lr_min_ratio;
+    m_sched.base = m_r.lr;
+    m_sched.warmup_steps = m_r.lr_warmup_steps();
+    m_sched.total_steps = m_r.steps;
+    m_sched.decay = m_r.lr_decay;
+    m_sched.min_ratio = m_r.lr_min_ratio;
     m_sched.decay_start =
-        static_cast<Index>(m_p.lr_decay_start_fraction * static_cast<double>(m_p.steps));
+        static_cast<Index>(m_r.lr_decay_start_fraction * static_cast<double>(m_r.steps));
     if (m_sched.decay != nn::Decay::Constant &&
         m_sched.total_steps <= std::max(m_sched.warmup_steps, m_sched.decay_start))
       m_sched.decay = nn::Decay::Constant;
@@ -223,14 +240,29 @@ class Trainer {
     const Index m = sae.d_sae();
     m_since.assign(static_cast<size_t>(m), 0);
     m_dead.assign(static_cast<size_t>(m), 0);
-    m_lambda = m_p.sparsity_coefficient >= 0 ? m_p.sparsity_coefficient
-                                             : default_sparsity_coefficient(sae.architecture());
-    m_p_cur = m_p.p_start;
+    m_lambda = m_r.sparsity_coefficient;
+    m_p_cur = m_r.p_start;
     m_switch = 0;
     m_lp_cur = m_lp_next = 0.0;
     m_step = 0;
     m_failed = false;
     m_grad_norm = 0.0;
+    m_monitor.begin(sae.weights().decoder, /*from_start=*/true);
+  }
+
+  /// \brief One line with the settings of the run (after begin()): the resolved values, each
+  /// auto one marked "(auto)".
+  std::string describe_settings() const {
+    bool trained = false;
+    for (const auto& prm : m_list) trained = trained || prm.name == "threshold";
+    const bool batch = m_sae && m_sae->traits().has_threshold && !trained;
+    return detail::describe_trainer_params(m_p, m_r, batch, trained);
+  }
+
+  /// \brief The signs of an untrained SAE for the run so far (see training_check.hpp).
+  TrainingCheck training_check(const SparseAutoencoder<Scalar>& sae,
+                               const TrainingCheckLimits& limits = {}) const {
+    return m_monitor.result(sae.weights().decoder, limits);
   }
 
   /// \brief One optimisation step on an already-scaled batch (d × B). Returns the loss terms
@@ -241,15 +273,15 @@ class Trainer {
               "another SAE (call begin() first)");
     const Traits& traits = sae.traits();
     const Index B = batch.cols();
-    const double warm = m_p.sparsity_warmup_fraction * static_cast<double>(m_p.steps);
+    const double warm = static_cast<double>(m_r.sparsity_warmup_steps());
     const double ramp = warm > 0 ? std::min(1.0, static_cast<double>(m_step + 1) / warm) : 1.0;
     LossWeights w;
     w.sparsity = m_lambda * ramp;
     w.p = m_p_cur;
-    w.nuclear = m_p.nuclear_coefficient;
-    if (traits.aux_k && m_p.aux_coefficient > 0) {
-      w.aux = m_p.aux_coefficient;
-      w.aux_k = m_p.aux_k > 0 ? m_p.aux_k : std::max<Index>(1, sae.d_in() / 2);
+    w.nuclear = m_r.nuclear_coefficient;
+    if (traits.aux_k && m_r.aux_coefficient > 0) {
+      w.aux = m_r.aux_coefficient;
+      w.aux_k = m_r.aux_k > 0 ? m_r.aux_k : std::max<Index>(1, sae.d_in() / 2);
       w.dead = &m_dead;
     }
     const LossTerms t = sae.forward_backward(batch, w, m_ws, m_grad);
@@ -260,21 +292,24 @@ class Trainer {
       return t;
     }
     if (sae.params().unit_norm_decoder) sae.project_decoder_gradient(m_grad);
-    m_grad_norm = nn::clip_grad_norm(m_list, m_p.grad_clip);
+    m_grad_norm = nn::clip_grad_norm(m_list, m_r.grad_clip);
     if (!std::isfinite(m_grad_norm)) {
       m_failed = true;
       return t;
     }
     m_adam->step(m_list, m_sched.lr(m_step));
     if (sae.params().unit_norm_decoder) sae.normalize_decoder();
-    sae.after_step(m_ws, m_p);  // the architecture's hook (clamp θ, threshold average)
+    m_ws.step = m_step;
+    sae.after_step(m_ws, m_r);  // the architecture's hook (clamp θ, threshold average)
     // dead-latent bookkeeping, in samples
     const Index m = sae.d_sae();
     for (Index i = 0; i < m; ++i) {
       const size_t si = static_cast<size_t>(i);
       m_since[si] = m_ws.fired[si] ? 0 : m_since[si] + B;
-      m_dead[si] = m_since[si] >= m_p.dead_window_samples ? 1 : 0;
+      m_dead[si] = m_since[si] >= m_r.dead_window_samples ? 1 : 0;
     }
+    m_monitor.record(m_ws.fired, t.batch_variance > 0 ? t.reconstruction / t.batch_variance
+                                                      : std::numeric_limits<double>::quiet_NaN());
     if (traits.anneals_p) anneal(sae);
     ++m_step;
     return t;
@@ -328,8 +363,9 @@ class Trainer {
     check_shape(who, "samples_since_fired", f->second, static_cast<Index>(m_since.size()), 1);
     for (size_t i = 0; i < m_since.size(); ++i) {
       m_since[i] = static_cast<Index>(f->second(static_cast<Index>(i), 0));
-      m_dead[i] = m_since[i] >= m_p.dead_window_samples ? 1 : 0;
+      m_dead[i] = m_since[i] >= m_r.dead_window_samples ? 1 : 0;
     }
+    m_monitor.mark_resumed();
   }
 
   bool failed() const { return m_failed; }
@@ -355,15 +391,15 @@ class Trainer {
   // p-annealing: p switches at p_updates equally spaced steps from anneal_start to the end; at
   // each switch λ ← λ · mean L_p(p_cur) / mean L_p(p_next) over the last p_rescale_window batches.
   void anneal(SparseAutoencoder<Scalar>& sae) {
-    if (m_switch >= m_p.p_updates) return;
-    const double start = m_p.anneal_start_fraction * static_cast<double>(m_p.steps);
-    const double span = static_cast<double>(m_p.steps) - start;
+    if (m_switch >= m_r.p_updates) return;
+    const double start = m_r.anneal_start_fraction * static_cast<double>(m_r.steps);
+    const double span = static_cast<double>(m_r.steps) - start;
     const Index at = static_cast<Index>(start + span * static_cast<double>(m_switch) /
-                                                    static_cast<double>(m_p.p_updates));
-    const double p_next = m_p.p_start + (m_p.p_end - m_p.p_start) *
+                                                    static_cast<double>(m_r.p_updates));
+    const double p_next = m_r.p_start + (m_r.p_end - m_r.p_start) *
                                             static_cast<double>(m_switch + 1) /
-                                            static_cast<double>(m_p.p_updates);
-    if (m_step + 1 + m_p.p_rescale_window > at) {
+                                            static_cast<double>(m_r.p_updates);
+    if (m_step + 1 + m_r.p_rescale_window > at) {
       m_lp_cur += sae.lp_penalty(m_ws, m_p_cur);
       m_lp_next += sae.lp_penalty(m_ws, p_next);
     }
@@ -386,7 +422,11 @@ class Trainer {
     ProgressEvent ev;
     ev.phase = "sae";
     ev.total = m_p.steps;
-    if (cb) cb->on_begin(ev);
+    rep.resolved = m_r;
+    if (cb) {
+      cb->on_note("sae: " + describe_settings());
+      cb->on_begin(ev);
+    }
     auto make_row = [&](Index step) {
       TrainRecord r;
       r.step = step;
@@ -419,7 +459,7 @@ class Trainer {
         rep.outcome.message = ergo::detail::str_cat(
             "Trainer::fit: non-finite loss or gradient at step ", t, " (reconstruction ",
             m_last.reconstruction, ", sparsity ", m_last.sparsity, ", gradient norm ", m_grad_norm,
-            "); try a smaller learning rate (lr = ", m_p.lr,
+            "); try a smaller learning rate (lr = ", m_r.lr,
             "), keep grad_clip > 0 and normalize_input = true, and check the data for very "
             "large values");
         break;
@@ -447,7 +487,9 @@ class Trainer {
     rep.dead_fraction = dead_fraction();
     rep.sparsity_coefficient = m_lambda;
     rep.p = m_p_cur;
+    if (rep.outcome.status == Status::Success) rep.check = training_check(sae);
     if (s != 1.0) sae.fold_input_scale(s);
+    if (cb && rep.check.looks_untrained()) cb->on_note("warning: " + rep.check.warning);
     if (cb) {
       fill_event(make_row(m_step));
       cb->on_end(ev, rep.outcome.message);
@@ -456,8 +498,9 @@ class Trainer {
     return rep;
   }
 
-  TrainerParams m_p;
+  TrainerParams m_p, m_r;  // as given, and resolved for the current run
   SparseAutoencoder<Scalar>* m_sae = nullptr;
+  detail::TrainingMonitor<Scalar> m_monitor;
   Weights<Scalar> m_grad;
   nn::ParameterList<Scalar> m_list;
   std::unique_ptr<nn::Adam<Scalar>> m_adam;

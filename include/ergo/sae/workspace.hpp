@@ -42,6 +42,7 @@ struct Workspace {
   std::vector<Scalar> scratch;        ///< per-thread accumulators and gather buffers
   detail::SparseCodes<Scalar> codes;  ///< active latents of the batch (sparse kernels)
   double min_positive = 0.0;          ///< smallest selected positive code (sparse kernels)
+  Index step = 0;                     ///< the trainer's step (0-based), for the after-step hooks
   detail::SparseStepBuffers<Scalar> sparse;  ///< AuxK and sparse-gradient buffers
 
   /// \brief The architecture's own buffers of type T (default-constructed on first use, and

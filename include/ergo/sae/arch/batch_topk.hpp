@@ -106,12 +106,12 @@ struct BatchTopK : Base {
     return detail::step_sparse(w, sae.params().apply_b_dec_to_input, x, lw, ws, grad, select);
   }
 
-  /// θ ← (1 − a) θ + a · (smallest selected activation of the batch), a = threshold_ema (θ
-  /// starts at the first batch's value).
+  /// θ ← (1 − a) θ + a · (smallest selected activation of the batch), a = threshold_ema, from
+  /// step tp.threshold_start_step() on (θ starts at that batch's value).
   template <class S>
   static void after_step(SparseAutoencoder<S>& sae, const Params&, const Workspace<S>& ws,
                          const TrainerParams& tp) {
-    if (!(ws.min_positive > 0.0)) return;
+    if (!(ws.min_positive > 0.0) || ws.step < tp.threshold_start_step()) return;
     const double th = sae.batch_threshold();
     sae.set_batch_threshold(th <= 0.0 ? ws.min_positive
                                       : (1.0 - tp.threshold_ema) * th +
