@@ -5,6 +5,7 @@
 //   ergo-sae train   --data acts_*.npy --arch topk --k 32 --d-sae 4096 --steps 20000 --out runs/a
 //   ergo-sae train   ... --out runs/a --resume     # continue from runs/a/checkpoint.safetensors
 //   ergo-sae eval    --sae runs/a --data val.npy --labels labels.npy --json eval.json
+//   ergo-sae eval    --sae runs/a --data acts.npy --pairs pairs.csv --json eval.json  # paper §5
 //   ergo-sae encode  --sae runs/a --data acts.npy --out codes.npy   # [N, d_sae] codes
 //   ergo-sae convert --in sparsify_folder --out saelens_folder
 //
@@ -98,6 +99,18 @@ CLI::App* add_eval(CLI::App& app, tools::EvalOptions& e) {
   eval->add_option("--k", e.k, "k for a TopK file that does not store it");
   eval->add_flag("!--no-probe", e.probe, "skip the supervised probe upper bound");
   eval->add_option("--json", e.json_out, "write the result as JSON here");
+  sae::CounterfactualParams& cp = e.pair_params;  // defaults from the library's Params
+  eval->add_option("--pairs", e.pairs,
+                   "counterfactual pairs: CSV 'base,counterfactual,concept' or .npy int [P, 3]; "
+                   "the base is the side with the concept (docs/sae.md)");
+  eval->add_option("--pair-folds", cp.folds, "cross-fitting folds over the pairs")
+      ->capture_default_str();
+  eval->add_option("--probe-l2", cp.l2, "ridge weight of the pair probes (standardised)")
+      ->capture_default_str();
+  eval->add_option("--permutations", cp.permutations, "permutations of each concept's null")
+      ->capture_default_str();
+  eval->add_option("--pair-seed", cp.seed, "seed of the folds and permutations")
+      ->capture_default_str();
   return eval;
 }
 
@@ -166,8 +179,11 @@ int main(int argc, char** argv) {
       return r.outcome.status == Status::Success ? 0 : r.outcome.status == Status::Stopped ? 3 : 2;
     }
     if (*eval) {
-      const nlohmann::json j = tools::run_eval(e);
-      std::cout << j.dump(2) << "\n";
+      std::string table;
+      const nlohmann::json j = tools::run_eval(e, &table);
+      // with --pairs: the table, then the JSON unless it went to --json
+      if (!table.empty()) std::cout << table;
+      if (table.empty() || e.json_out.empty()) std::cout << j.dump(2) << "\n";
       return 0;
     }
     if (*enc) {

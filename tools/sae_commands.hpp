@@ -17,8 +17,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
+#include <cctype>
 #include <cmath>
 #include <csignal>
+#include <cstdint>
+#include <fstream>
+#include <iomanip>
+#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -44,6 +50,10 @@ struct EvalOptions {
   Index k = 0;                  ///< k for a TopK file that does not carry it
   bool probe = true;            ///< also fit the supervised probe upper bound (labels needed)
   std::string json_out;         ///< where to write the JSON result ("" = none)
+  /// Counterfactual pairs (CSV "base,counterfactual,concept" or an integer .npy [P, 3]): probes
+  /// cross-fitted on the pairs and every feature scored against them (sae/counterfactual.hpp).
+  std::string pairs;
+  sae::CounterfactualParams pair_params;  ///< folds, l2, permutations, seed of that evaluation
 };
 
 namespace detail {
@@ -91,6 +101,116 @@ inline IntMatrix binary_labels(const IntMatrix& raw) {
   return out;
 }
 
+/// \brief Reads a pairs file as 3 × P (base, counterfactual, concept): a .npy integer array
+/// [P, 3], or a CSV/text file with one pair per line, three integers separated by commas or
+/// blanks; empty lines and lines starting with '#' are skipped, and so is a first line that does
+/// not start with a digit (a header such as "base,counterfactual,concept").
+inline IntMatrix read_pairs(const std::string& path) {
+  const char* who = "ergo-sae eval";
+  if (ends_with(path, ".npy") || ends_with(path, ".safetensors") ||
+      path.find(".safetensors:") != std::string::npos) {
+    IntMatrix p = read_matrix<std::int32_t>(path, false);
+    check_arg(p.rows() == 3, who, "--pairs", "an integer array [P, 3]",
+              str_cat("[", p.cols(), ", ", p.rows(), "]"));
+    return p;
+  }
+  std::ifstream f(path);
+  if (!f) throw_invalid(who, "--pairs", "a readable file", "'" + path + "'");
+  std::vector<std::array<std::int64_t, 3>> rows;
+  std::string line;
+  Index line_no = 0;
+  bool first = true;
+  while (std::getline(f, line)) {
+    ++line_no;
+    const auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    if (first && !std::isdigit(static_cast<unsigned char>(line[b])) && line[b] != '-') {
+      first = false;  // header
+      continue;
+    }
+    first = false;
+    for (char& ch : line)
+      if (ch == ',' || ch == ';' || ch == '\t') ch = ' ';
+    std::istringstream is(line);
+    std::array<std::int64_t, 3> r{};
+    std::string extra;
+    if (!(is >> r[0] >> r[1] >> r[2]) || (is >> extra))
+      throw_invalid(who, "--pairs", "lines of three integers: base, counterfactual, concept",
+                    str_cat("'", line, "' at line ", line_no, " of ", path));
+    rows.push_back(r);
+  }
+  check_arg(!rows.empty(), who, "--pairs", "at least one pair", str_cat("none in ", path));
+  IntMatrix p(3, static_cast<Index>(rows.size()));
+  for (size_t q = 0; q < rows.size(); ++q)
+    for (Index i = 0; i < 3; ++i) {
+      const std::int64_t v = rows[q][static_cast<size_t>(i)];
+      check_arg(v >= 0 && v <= std::numeric_limits<std::int32_t>::max(), who, "--pairs",
+                "non-negative 32-bit integers", str_cat(v, " in pair ", q));
+      p(i, static_cast<Index>(q)) = static_cast<std::int32_t>(v);
+    }
+  return p;
+}
+
+/// The counterfactual-pair evaluation as JSON.
+inline nlohmann::json pairs_json(const sae::PairEvaluation& ev, const sae::CounterfactualParams& cp,
+                                 Index used_samples) {
+  nlohmann::json concepts = nlohmann::json::array();
+  for (const sae::PairConceptScore& s : ev.concepts)
+    concepts.push_back({{"concept", s.concept_id},
+                        {"pairs", s.pairs},
+                        {"samples", s.samples},
+                        {"feature", s.feature},
+                        {"corr", num(s.corr)},
+                        {"feature_raw", s.feature_raw},
+                        {"corr_raw", num(s.corr_raw)},
+                        {"feature_label_corr", num(s.feature_label_corr)},
+                        {"probe_label_corr", num(s.probe_label_corr)},
+                        {"probe_accuracy", num(s.probe_accuracy)},
+                        {"null_p95", num(s.null_p95)},
+                        {"null_p99", num(s.null_p99)},
+                        {"p_value", num(s.p_value)},
+                        {"probe_exact_corr", num(s.probe_exact_corr)},
+                        {"feature_exact_corr", num(s.feature_exact_corr)}});
+  return {{"samples_used", used_samples},
+          {"folds", cp.folds},
+          {"l2", cp.l2},
+          {"permutations", cp.permutations},
+          {"seed", cp.seed},
+          {"mean_corr", num(ev.mean_corr)},
+          {"mean_null_p99", num(ev.mean_null_p99)},
+          {"mean_feature_label_corr", num(ev.mean_feature_label_corr)},
+          {"mean_probe_label_corr", num(ev.mean_probe_label_corr)},
+          {"concepts", concepts}};
+}
+
+/// The counterfactual-pair evaluation as a Markdown table.
+inline std::string pairs_table(const sae::PairEvaluation& ev) {
+  auto f = [](double v) {
+    if (!std::isfinite(v)) return std::string("–");
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(3) << v;
+    return os.str();
+  };
+  std::ostringstream os;
+  const bool exact = !ev.concepts.empty() && std::isfinite(ev.concepts[0].probe_exact_corr);
+  os << "| concept | pairs | best feature | corr(exp z, p̂) | null p95 | null p99 | p | "
+        "feature corr(label) | probe corr(label) (upper bound) | probe accuracy |"
+     << (exact ? " probe corr(p) | feature corr(p) |" : "")
+     << "\n|---|---|---|---|---|---|---|---|---|---|" << (exact ? "---|---|" : "") << "\n";
+  for (const sae::PairConceptScore& s : ev.concepts) {
+    os << "| " << s.concept_id << " | " << s.pairs << " | " << s.feature << " | " << f(s.corr)
+       << " | " << f(s.null_p95) << " | " << f(s.null_p99) << " | " << std::setprecision(3)
+       << s.p_value << " | " << f(s.feature_label_corr) << " | " << f(s.probe_label_corr) << " | "
+       << f(s.probe_accuracy) << " |";
+    if (exact) os << " " << f(s.probe_exact_corr) << " | " << f(s.feature_exact_corr) << " |";
+    os << "\n";
+  }
+  os << "| mean | | | " << f(ev.mean_corr) << " | | " << f(ev.mean_null_p99) << " | | "
+     << f(ev.mean_feature_label_corr) << " | " << f(ev.mean_probe_label_corr) << " | |"
+     << (exact ? " | |" : "") << "\n";
+  return os.str();
+}
+
 }  // namespace detail
 
 // The activation files of eval / encode, read in order, checked against the SAE's input size.
@@ -107,15 +227,57 @@ inline io::ActivationSource<float> in_order_source(const std::vector<std::string
   return src;
 }
 
+/// \brief The counterfactual-pair block of `ergo-sae eval`: probes cross-fitted on the pairs'
+/// samples of X (d × N), every feature of the SAE scored against them; `probs` (K × N, or empty)
+/// are exact posteriors to check the probes against. Only the samples the pairs use are encoded.
+inline nlohmann::json eval_pairs(const sae::SparseAutoencoder<float>& model, const Matrix<float>& X,
+                                 const IntMatrix& pairs, const Matrix<double>& probs,
+                                 const sae::CounterfactualParams& cp, std::string* table) {
+  std::vector<Index> used;
+  for (Index q = 0; q < pairs.cols(); ++q)
+    for (Index r = 0; r < 2; ++r) used.push_back(pairs(r, q));
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  std::map<Index, Index> pos;
+  Matrix<float> Xu(X.rows(), static_cast<Index>(used.size()));
+  for (size_t i = 0; i < used.size(); ++i) {
+    pos[used[i]] = static_cast<Index>(i);
+    Xu.col(static_cast<Index>(i)) = X.col(used[i]);
+  }
+  IntMatrix pu = pairs;
+  for (Index q = 0; q < pairs.cols(); ++q)
+    for (Index r = 0; r < 2; ++r) pu(r, q) = static_cast<std::int32_t>(pos[pairs(r, q)]);
+  Matrix<double> pe;
+  if (probs.size() > 0) {
+    pe.resize(probs.rows(), Xu.cols());
+    for (size_t i = 0; i < used.size(); ++i) pe.col(static_cast<Index>(i)) = probs.col(used[i]);
+  }
+  const std::vector<sae::PairProbe> probes = sae::fit_pair_probes(Xu, pu, cp);
+  const sae::PairEvaluation ev =
+      sae::score_pair_features(model.encode(Xu), probes, cp, pe.size() > 0 ? &pe : nullptr);
+  if (table) *table = detail::pairs_table(ev);
+  return detail::pairs_json(ev, cp, Xu.cols());
+}
+
 /// \brief Evaluates an SAE on activation files; returns (and optionally writes) a JSON object.
-inline nlohmann::json run_eval(const EvalOptions& o) {
+/// With pairs, `table` (if given) receives the Markdown table of the pair evaluation.
+inline nlohmann::json run_eval(const EvalOptions& o, std::string* table = nullptr) {
   const char* who = "ergo-sae eval";
   check_arg(!o.data.empty(), who, "--data", "at least one activation file", "none");
   check_arg(o.max_samples > 0, who, "--max-samples", "> 0", o.max_samples);
   std::string layout;
   const sae::SparseAutoencoder<float> model = sae::load_any<float>(o.sae, o.k, &layout);
   io::ActivationSource<float> src = in_order_source(o.data, o.tensor, model.d_in(), who);
-  const Index N = std::min(o.max_samples, src.train_size());
+  IntMatrix pairs;
+  Index N = std::min(o.max_samples, src.train_size());
+  if (!o.pairs.empty()) {  // every sample a pair names is loaded, beyond --max-samples if needed
+    pairs = detail::read_pairs(o.pairs);
+    const Index hi = std::max(pairs.row(0).maxCoeff(), pairs.row(1).maxCoeff());
+    check_arg(hi < src.train_size(), who, "--pairs",
+              detail::str_cat("sample indices below the data's ", src.train_size(), " samples"),
+              hi);
+    N = std::max(N, hi + 1);
+  }
   Matrix<float> X(src.dim(), N), B;
   for (Index c = 0; c < N;) {
     src.next(B);
@@ -184,6 +346,9 @@ inline nlohmann::json run_eval(const EvalOptions& o) {
     const sae::MatchResult r = sae::code_mcc(Z, C.leftCols(Na));
     out["code_mcc"] = {{"samples", Na}, {"mcc", num(r.mcc)}};
   }
+  if (pairs.size() > 0)  // exact posteriors only from --probs (not labels standing in for them)
+    out["counterfactual"] = eval_pairs(model, X, pairs, o.probs.empty() ? Matrix<double>() : probs,
+                                       o.pair_params, table);
   if (!o.json_out.empty()) write_json(o.json_out, out);
   return out;
 }

@@ -103,6 +103,7 @@ inline nlohmann::json metrics_json(const sae::ReconstructionMetrics& r) {
           {"l2_ratio", num(r.l2_ratio)},
           {"relative_bias", num(r.relative_bias)},
           {"l0", num(r.l0)},
+          {"l0_code", num(r.l0_code)},
           {"dead_fraction", num(r.dead_fraction)},
           {"dense_fraction", num(r.dense_fraction)}};
 }

@@ -3,12 +3,14 @@
 // are read back with ergo::io.
 #include "io/io_test_utils.hpp"
 
+#include <ergo/model.hpp>
 #include <ergo/sae.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -290,4 +292,83 @@ TEST(IoTools, LinrepWritesMatrixAndHeatmap) {
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_THAT(svg, ::testing::HasSubstr("gender"));
   EXPECT_THAT(read_bytes(dir.file("lr/G.csv")), ::testing::HasSubstr("name,gender,pl"));
+}
+
+// `ergo-sae eval --pairs`: the paper's protocol on simulated counterfactual pairs from a concept
+// world (model::sample_counterfactual_pairs), activations linear in the concepts' log-odds. The
+// cross-fitted probes must track the exact posteriors given with --probs (Pearson > 0.9, as in
+// tests/sae/counterfactual_test.cpp), the CSV and .npy pair files must give the same result,
+// pairs with shuffled sides must leave the probes at chance, and a malformed file is refused.
+TEST(IoTools, SaeEvalWithCounterfactualPairs) {
+  if (!kToolsBuilt) GTEST_SKIP() << "examples not built";
+  ScratchDir dir;
+  Rng rng(31);
+  model::PaperWorldParams wp;
+  wp.m = 3;
+  wp.eta = 0.05;
+  const auto world = model::make_paper_world<double>(wp, rng);
+  const model::CounterfactualPairs cp = model::sample_counterfactual_pairs(world, 150, rng);
+  const Index N = cp.samples.size(), P = cp.pairs.cols();
+  const MatrixXd A = rng.normal_matrix<double>(6, 3);
+  MatrixXd X = A * world.log_odds(cp.samples.x);
+  X += 0.1 * rng.normal_matrix<double>(6, N);
+  io::write_npy(dir.file("acts.npy"), MatrixXf(X.cast<float>()));
+  const MatrixXd lm = world.log_marginals(cp.samples.x);
+  MatrixXd post(3, N);
+  for (Index k = 0; k < 3; ++k)
+    post.row(k) = lm.row(world.marginal_offset(k) + 1).array().exp().matrix();
+  io::write_npy(dir.file("post.npy"), post);
+  {
+    std::ofstream f(dir.file("pairs.csv"));
+    f << "# simulated pairs\nbase,counterfactual,concept\n";
+    for (Index q = 0; q < P; ++q)
+      f << cp.pairs(0, q) << "," << cp.pairs(1, q) << "," << cp.pairs(2, q) << "\n";
+    std::ofstream s(dir.file("shuffled.csv"));
+    for (Index q = 0; q < P; ++q) {
+      const bool swap = rng.bernoulli(0.5);
+      s << cp.pairs(swap ? 1 : 0, q) << " " << cp.pairs(swap ? 0 : 1, q) << " " << cp.pairs(2, q)
+        << "\n";
+    }
+    std::ofstream b(dir.file("bad.csv"));
+    b << "0,1,0\n2,3\n";
+  }
+  io::write_npy(dir.file("pairs.npy"),
+                Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic>(
+                    cp.pairs.cast<std::int64_t>()));  // 3 × P -> C-order [P, 3]
+  const std::string out = dir.file("run");
+  ToolRun r = run(dir, kSae + " -q train --data '" + dir.file("acts.npy") +
+                           "' --arch topk --k 2 --d-sae 12 --steps 60 --batch 128 --lr 3e-3 "
+                           "--seed 3 --checkpoint-every 0 --out '" +
+                           out + "'");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const std::string eval = kSae + " eval --sae '" + out + "' --data '" + dir.file("acts.npy") +
+                           "' --probs '" + dir.file("post.npy") + "' --no-probe --pairs ";
+  r = run(dir, eval + "'" + dir.file("pairs.csv") + "' --json '" + dir.file("csv.json") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("| concept | pairs | best feature |"));
+  const nlohmann::json ev = read_json(dir.file("csv.json"))["counterfactual"];
+  ASSERT_EQ(ev["concepts"].size(), 3u);
+  EXPECT_EQ(ev["samples_used"], N);
+  EXPECT_EQ(ev["permutations"], 200);
+  for (const auto& c : ev["concepts"]) {
+    EXPECT_EQ(c["pairs"], 150);
+    EXPECT_GT(c["probe_exact_corr"].get<double>(), 0.9) << c.dump();
+    // far beyond a chance probe's 4 standard errors (4/√300 = 0.23; see the shuffled run below)
+    EXPECT_GT(c["probe_label_corr"].get<double>(), 4.0 / std::sqrt(300.0)) << c.dump();
+    EXPECT_GE(c["feature"].get<Index>(), 0);
+    EXPECT_LT(c["feature"].get<Index>(), 12);
+    EXPECT_GE(c["p_value"].get<double>(), 1.0 / 201.0);
+  }
+  r = run(dir, eval + "'" + dir.file("pairs.npy") + "' --json '" + dir.file("npy.json") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_json(dir.file("npy.json"))["counterfactual"], ev);
+  r = run(dir, eval + "'" + dir.file("shuffled.csv") + "' --json '" + dir.file("sh.json") + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  // |Pearson(p̂, label)| of a chance probe: within 4 standard errors (1/√300) of 0
+  for (const auto& c : read_json(dir.file("sh.json"))["counterfactual"]["concepts"])
+    EXPECT_LT(std::abs(c["probe_label_corr"].get<double>()), 4.0 / std::sqrt(300.0)) << c.dump();
+  r = run(dir, eval + "'" + dir.file("bad.csv") + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("--pairs"));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("line 2"));
 }

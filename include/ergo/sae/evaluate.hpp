@@ -33,14 +33,17 @@ namespace ergo::sae {
 /// - cosine = (1/N) Σ_b cos(x_b, x̂_b) (samples with a zero vector are skipped);
 /// - l2_ratio = (1/N) Σ_b ‖x̂_b‖ / ‖x_b‖; relative_bias = E‖x̂‖² / E⟨x, x̂⟩ (1 = unbiased);
 /// - l0 = mean number of non-zero codes per sample (the sparse branch S for Structured);
+/// - l0_code = mean number of non-zero entries per sample of the code encode(x) itself, the code
+///   that decoding and concept alignment use (equal to l0 except for Structured, whose z = S + R
+///   is dense on the dense_width latents R adds to);
 /// - firing_frequency_i = fraction of samples with z_i ≠ 0; dead_fraction = fraction of latents
 ///   that never fire on the set; dense_fraction = fraction with frequency > dense_threshold.
 struct ReconstructionMetrics {
   Index samples = 0;
   double mse = 0, sse = 0, total_variance = 0, fvu = 0, explained_variance = 0;
   double cosine = 0, l2_ratio = 0, relative_bias = 0;
-  double l0 = 0, dead_fraction = 0, dense_fraction = 0;
-  Vector<double> firing_frequency;  ///< m
+  double l0 = 0, l0_code = 0, dead_fraction = 0, dense_fraction = 0;
+  Vector<double> firing_frequency;  ///< m (of the code l0 counts)
 };
 
 /// \brief Evaluates `sae` on the columns of x (d × N), in chunks of `chunk` columns.
@@ -58,7 +61,7 @@ ReconstructionMetrics evaluate_reconstruction(const SparseAutoencoder<Scalar>& s
   ReconstructionMetrics r;
   r.samples = N;
   r.firing_frequency = Vector<double>::Zero(m);
-  double sse = 0, tv = 0, cos_sum = 0, ratio_sum = 0, xh2 = 0, xxh = 0, l0 = 0;
+  double sse = 0, tv = 0, cos_sum = 0, ratio_sum = 0, xh2 = 0, xxh = 0, l0 = 0, l0_code = 0;
   Index cos_n = 0;
   for (Index c0 = 0; c0 < N; c0 += chunk) {
     const Index n = std::min(chunk, N - c0);
@@ -66,6 +69,7 @@ ReconstructionMetrics evaluate_reconstruction(const SparseAutoencoder<Scalar>& s
     const Matrix<Scalar> z = sae.encode(xc);
     const Matrix<Scalar> xh = sae.decode(z);
     const Matrix<Scalar> s = sae.traits().sparse_branch ? sae.encode_sparse(xc) : z;
+    l0_code += static_cast<double>((z.array() != Scalar(0)).count());
     for (Index b = 0; b < n; ++b) {
       const Vector<double> xb = xc.col(b).template cast<double>();
       const Vector<double> hb = xh.col(b).template cast<double>();
@@ -96,6 +100,7 @@ ReconstructionMetrics evaluate_reconstruction(const SparseAutoencoder<Scalar>& s
   r.l2_ratio = cos_n > 0 ? ratio_sum / static_cast<double>(cos_n) : 0.0;
   r.relative_bias = xxh != 0.0 ? xh2 / xxh : 0.0;
   r.l0 = l0 / Nd;
+  r.l0_code = l0_code / Nd;
   r.firing_frequency /= Nd;
   Index dead = 0, dense = 0;
   for (Index i = 0; i < m; ++i) {
