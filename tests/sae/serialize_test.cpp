@@ -59,13 +59,13 @@ class TempDir {
   std::string m_path;
 };
 
-struct Case {
+struct SerializeCase {
   std::string name;
   sae::SparseAutoencoderParams params;
 };
 
 // Every architecture, with the variants that change its tensors or its hyper-parameters.
-std::vector<Case> cases() {
+std::vector<SerializeCase> serialize_cases() {
   auto base = [](sae::Architecture a) {
     sae::SparseAutoencoderParams p;
     p.architecture = a;
@@ -75,7 +75,7 @@ std::vector<Case> cases() {
     p.batchtopk.k = 2;
     return p;
   };
-  std::vector<Case> out;
+  std::vector<SerializeCase> out;
   for (const auto& row : sae::kArchitectures) out.push_back({row.name, base(row.architecture)});
   auto p = base(sae::Architecture::ReluL1);
   p.relu_l1.decoder_norm_penalty = true;
@@ -125,7 +125,7 @@ TEST(SaeSerialize, NativeRoundTripIsExactForEveryArchitecture) {
   TempDir dir;
   ergo::Rng rng(5);
   const Matrix<float> x = rng.normal_matrix<float>(5, 30);
-  for (const Case& c : cases()) {
+  for (const SerializeCase& c : serialize_cases()) {
     sae::SparseAutoencoder<float> m = random_sae<float>(c.params, 7);
     m.fold_input_scale(1.5);  // the scale is recorded and restored
     const std::string path = dir.file(c.name + ".safetensors");
@@ -139,7 +139,7 @@ TEST(SaeSerialize, NativeRoundTripIsExactForEveryArchitecture) {
     EXPECT_EQ(layout, "ergo");
   }
   // double weights are stored as double: exact too
-  const auto md = random_sae<double>(cases()[1].params, 9);
+  const auto md = random_sae<double>(serialize_cases()[1].params, 9);
   sae::save_native(dir.file("d.safetensors"), md);
   expect_same(md, sae::load_native<double>(dir.file("d.safetensors")),
               Matrix<double>(x.cast<double>()), "double");
@@ -150,7 +150,7 @@ TEST(SaeSerialize, SaeLensRoundTripIsExactForEveryExportableArchitecture) {
   ergo::Rng rng(6);
   const Matrix<float> x = rng.normal_matrix<float>(5, 30);
   Index exported = 0;
-  for (const Case& c : cases()) {
+  for (const SerializeCase& c : serialize_cases()) {
     sae::SparseAutoencoder<float> m = random_sae<float>(c.params, 8);
     if (!sae::saelens_exportable(m)) {
       EXPECT_THAT([&] { sae::export_saelens(dir.file(c.name), m); },
@@ -175,7 +175,7 @@ TEST(SaeSerialize, SaeLensRoundTripIsExactForEveryExportableArchitecture) {
     ++exported;
   }
   Index expected = 0;
-  for (const Case& c : cases())
+  for (const SerializeCase& c : serialize_cases())
     expected += sae::saelens_architecture(c.params.architecture)[0] ? 1 : 0;
   EXPECT_EQ(exported, expected);
   EXPECT_GE(exported, 7);  // relu_l1, topk, batchtopk, jumprelu, p_anneal, and 2 variants
