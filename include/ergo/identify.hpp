@@ -21,6 +21,6 @@
 #include "identify/probe.hpp"
 #include "identify/report.hpp"
 #include "identify/resampling.hpp"
-#include "identify/streaming.hpp"
 #include "identify/ridge.hpp"
+#include "identify/streaming.hpp"
 #include "identify/targets.hpp"
