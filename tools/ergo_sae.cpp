@@ -8,6 +8,7 @@
 //   ergo-sae eval    --sae runs/a --data acts.npy --pairs pairs.csv --json eval.json  # paper §5
 //   ergo-sae encode  --sae runs/a --data acts.npy --out codes.npy   # [N, d_sae] codes
 //   ergo-sae convert --in sparsify_folder --out saelens_folder
+//   mpirun -n 4 ergo-sae train ...                 # data-parallel over 4 ranks (docs/scale.md)
 //
 // Exit codes: 0 success, 1 bad input or I/O error, 2 numerical trouble, 3 stopped (resumable).
 
@@ -15,7 +16,12 @@
 
 #include <CLI/CLI.hpp>
 
+#if defined(ERGO_HAS_MPI)
+#include <ergo/mpi.hpp>
+#endif
+
 #include <iostream>
+#include <memory>
 
 namespace {
 
@@ -146,6 +152,17 @@ CLI::App* add_convert(CLI::App& app, tools::ConvertOptions& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under mpirun (and built with ERGO_MPI) `train` runs data-parallel over MPI_COMM_WORLD;
+  // otherwise, and for the other commands, this is one plain process.
+  std::unique_ptr<Communicator> comm = std::make_unique<LocalCommunicator>();
+#if defined(ERGO_HAS_MPI)
+  std::unique_ptr<MpiEnvironment> mpi;
+  if (MpiEnvironment::launched()) {
+    mpi = std::make_unique<MpiEnvironment>(argc, argv);
+    comm = std::make_unique<MpiCommunicator>();
+  }
+#endif
+  const bool root = comm->is_root();
   CLI::App app{"ergo-sae: sparse autoencoders on activation files (.npy / .safetensors)"};
   app.require_subcommand(1);
   bool quiet = false;
@@ -164,7 +181,18 @@ int main(int argc, char** argv) {
   try {
     if (*train) {
       ProgressBar bar(std::cerr);
-      const tools::TrainCommandResult r = tools::run_train(t, quiet ? nullptr : &bar);
+      {
+        ThreadLimit threads(t.trainer.threads);
+        if (root)
+          std::cerr << "ergo-sae train: " << comm->size()
+                    << (comm->size() == 1 ? " rank" : " ranks") << " x " << Eigen::nbThreads()
+                    << " threads\n";
+      }
+      const tools::TrainCommandResult r = tools::run_train(t, quiet ? nullptr : &bar, *comm);
+      if (!root)
+        return r.outcome.status == Status::Success   ? 0
+               : r.outcome.status == Status::Stopped ? 3
+                                                     : 2;
       std::cout << (r.resumed ? "resumed; " : "") << "steps " << r.steps << ": "
                 << to_string(r.outcome.status)
                 << (r.outcome.message.empty() ? "" : " — " + r.outcome.message) << "\n";
@@ -194,6 +222,9 @@ int main(int argc, char** argv) {
       std::cout << tools::run_convert(c) << "\n";
       return 0;
     }
+  } catch (const RankError& ex) {  // thrown on every rank alike: rank 0 reports it
+    if (root) std::cerr << "ergo-sae: " << ex.what() << "\n";
+    return 1;
   } catch (const std::exception& ex) {
     std::cerr << "ergo-sae: " << ex.what() << "\n";
     return 1;

@@ -3,7 +3,9 @@
 
 // `ergo-sae train` as a function (so that tests can run it without a shell): train any
 // ergo::sae architecture on activation files streamed by io::ActivationSource, with periodic
-// checkpoints and exact --resume.
+// checkpoints and exact --resume. Data-parallel over the ranks of a Communicator (mpirun): every
+// rank streams the same seeded batches and reads its share of each; rank 0 alone writes files;
+// an error on any rank stops every rank (docs/scale.md).
 
 #include "common.hpp"
 
@@ -15,6 +17,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdint>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -56,6 +60,7 @@ struct TrainCommandResult {
   Outcome outcome;
   Index steps = 0;  ///< steps completed in total (including those before a resume)
   bool resumed = false;
+  int ranks = 1;             ///< data-parallel ranks
   nlohmann::json report;     ///< also written to out/report.json
   std::string settings;      ///< the resolved training settings (sae::Trainer::describe_settings)
   sae::TrainingCheck check;  ///< signs of an untrained SAE; check.warning is printed by the CLI
@@ -115,22 +120,33 @@ inline double batch_fvu(const sae::LossTerms& t) {
 /// One `train` run: the activation stream, the SAE, the trainer and the input scale.
 class TrainRun {
  public:
-  explicit TrainRun(const TrainOptions& o)
+  TrainRun(const TrainOptions& o, const Communicator& comm)
       : m_o(o),
+        m_comm(comm),
         m_ckpt(join(o.out, "checkpoint.safetensors")),
         m_src(o.data, source_params(o)),
         m_model(model_params(o, m_src.dim()), derive_seed(o.seed, 11)),
-        m_trainer(trainer_params(o)),
+        m_trainer(trainer_params(o), comm),
         m_opts(options_json(o)) {}
 
   /// Restores the checkpoint (resume) or estimates the input scale and b_dec (fresh start).
+  /// Every rank reads the same checkpoint; a rank that cannot stops every rank.
   void start(TrainCommandResult& res) {
-    if (m_o.resume && file_exists(m_ckpt)) {
-      resume();
-      res.resumed = true;
-    } else {
-      initialise();
+    const Index R = m_comm.size(), rem = m_src.train_size() % m_trainer.params().batch_size;
+    check_arg(
+        R == 1 || rem == 0 || rem >= R, "ergo-sae train", "--batch",
+        str_cat("a batch size whose last batch of an epoch has at least one sample per rank (", R,
+                " ranks)"),
+        str_cat(m_trainer.params().batch_size, " (", m_src.train_size(),
+                " training samples leave a last batch of ", rem, ")"));
+    bool resume_now = m_o.resume && file_exists(m_ckpt);
+    if (R > 1) {  // rank 0 decides: a checkpoint visible to rank 0 only must not split the ranks
+      std::int64_t flag = m_comm.is_root() && resume_now ? 1 : 0;
+      m_comm.allreduce_sum(&flag, 1);
+      resume_now = flag > 0;
     }
+    collective(m_comm, [&] { resume_now ? resume() : initialise(); });
+    res.resumed = resume_now;
   }
   /// The training loop; stops early on the callback, Ctrl-C, --stop-after or numerical trouble.
   void train(TrainCommandResult& res, Callback* cb);
@@ -142,6 +158,7 @@ class TrainRun {
   const sae::Trainer<float>& trainer() const { return m_trainer; }
   /// The signs of an untrained SAE (before the input scale is folded).
   sae::TrainingCheck training_check() const { return m_trainer.training_check(m_model); }
+  const Communicator& communicator() const { return m_comm; }
 
  private:
   static io::ActivationSourceParams source_params(const TrainOptions& o) {
@@ -169,8 +186,11 @@ class TrainRun {
   }
   void resume();
   void initialise();
+  void write_checkpoint() const;
+  bool stop_requested(bool local) const;
 
   const TrainOptions& m_o;
+  const Communicator& m_comm;
   std::string m_ckpt;
   io::ActivationSource<float> m_src;
   sae::SparseAutoencoder<float> m_model;
@@ -223,7 +243,15 @@ inline void TrainRun::initialise() {
   m_trainer.begin(m_model);
 }
 
+// Rank 0 writes (atomically: a failure leaves the previous checkpoint); every rank learns
+// whether it worked, so that a failed write stops every rank.
 inline void TrainRun::save_checkpoint() const {
+  collective(m_comm, [&] {
+    if (m_comm.is_root()) write_checkpoint();
+  });
+}
+
+inline void TrainRun::write_checkpoint() const {
   io::Checkpoint ck;
   for (const auto& kv : m_model.named_weights()) ck.put("sae." + kv.first, kv.second);
   ck.put_map(m_trainer.state(), "trainer.");
@@ -254,7 +282,8 @@ inline void TrainRun::train(TrainCommandResult& res, Callback* cb) {
   Matrix<float> X;
   const Index first = m_trainer.steps_done();
   while (m_trainer.steps_done() < tp.steps) {
-    m_src.next_cycling(X);
+    // this rank's share of the next global batch; a rank that cannot read stops every rank
+    collective(m_comm, [&] { m_src.next_cycling_part(X, m_comm.rank(), m_comm.size()); });
     if (m_scale != 1.0) X *= static_cast<float>(m_scale);
     m_last = m_trainer.step(m_model, X);
     if (m_trainer.failed()) {
@@ -265,7 +294,8 @@ inline void TrainRun::train(TrainCommandResult& res, Callback* cb) {
       break;
     }
     const Index t = m_trainer.steps_done();
-    const bool stop_now = (m_o.stop_after >= 0 && t >= m_o.stop_after) || g_interrupted;
+    const bool stop_now =
+        stop_requested((m_o.stop_after >= 0 && t >= m_o.stop_after) || g_interrupted);
     if (t % tp.log_every == 0 || t == tp.steps || stop_now) {
       ev.step = t;
       ev.epoch = m_src.epoch();
@@ -277,7 +307,7 @@ inline void TrainRun::train(TrainCommandResult& res, Callback* cb) {
               : 0;
       ev.extra = {
           {"l0", m_last.l0}, {"fvu", batch_fvu(m_last)}, {"dead", m_trainer.dead_fraction()}};
-      if (!cbs.on_progress(ev)) {
+      if (stop_requested(!cbs.on_progress(ev))) {
         res.outcome.status = Status::Stopped;
         res.outcome.message = str_cat("stopped by the callback at step ", t);
       }
@@ -299,6 +329,15 @@ inline void TrainRun::train(TrainCommandResult& res, Callback* cb) {
   ev.step = res.steps;
   ev.elapsed_seconds = sw.seconds();
   cbs.on_end(ev, res.outcome.message);
+}
+
+// A stop (Ctrl-C, --stop-after, the callback of rank 0) on any rank stops every rank at the
+// same step.
+inline bool TrainRun::stop_requested(bool local) const {
+  if (m_comm.size() == 1) return local;
+  std::int64_t f = local ? 1 : 0;
+  m_comm.allreduce_sum(&f, 1);
+  return f > 0;
 }
 
 inline void TrainRun::write_log(bool resumed) const {
@@ -330,6 +369,8 @@ inline nlohmann::json TrainRun::export_results(const TrainCommandResult& res) {
   rep["d_in"] = m_model.d_in();
   rep["d_sae"] = m_model.d_sae();
   rep["input_scale"] = m_scale;
+  rep["ranks"] = m_comm.size();
+  rep["threads_per_rank"] = Eigen::nbThreads();
   rep["train_samples"] = m_src.train_size();
   rep["validation_samples_held_out"] = m_src.validation_size();
   rep["last_batch"] = {{"loss", num(m_last.total)},
@@ -366,31 +407,45 @@ inline nlohmann::json TrainRun::export_results(const TrainCommandResult& res) {
 /// architecture), cfg.json + sae_weights.safetensors (SAELens, when SAELens has the
 /// architecture), training_log.csv and report.json.
 /// \param cb progress callback (e.g. a ProgressBar); may stop training (a checkpoint is saved)
-inline TrainCommandResult run_train(const TrainOptions& o, Callback* cb = nullptr) {
+/// \param comm the ranks training together (mpirun); rank 0 writes every file
+inline TrainCommandResult run_train(const TrainOptions& o, Callback* cb = nullptr,
+                                    const Communicator& comm = local_communicator()) {
   const char* who = "ergo-sae train";
   check_arg(!o.data.empty(), who, "--data", "at least one activation file", "none");
   check_arg(!o.out.empty(), who, "--out", "an output folder", "none");
   check_arg(o.trainer.steps > 0, who, "--steps", "> 0", o.trainer.steps);
   check_arg(o.checkpoint_every >= 0, who, "--checkpoint-every", ">= 0", o.checkpoint_every);
   o.metadata.check();
-  io::make_directories(o.out);
+  const bool root = comm.is_root();
+  collective(comm, [&] {
+    if (root) io::make_directories(o.out);
+  });
   ThreadLimit threads(o.trainer.threads);
   TrainCommandResult res;
-  detail::TrainRun run(o);
-  run.start(res);
-  run.train(res, cb);
-  run.write_log(res.resumed);
+  res.ranks = comm.size();
+  std::unique_ptr<detail::TrainRun> run;
+  collective(comm, [&] { run = std::make_unique<detail::TrainRun>(o, comm); });  // opens the data
+  run->start(res);
+  run->train(res, root ? cb : nullptr);
   if (res.outcome.status != Status::Success) {
     res.report = {{"status", to_string(res.outcome.status)},
                   {"message", res.outcome.message},
                   {"steps", res.steps}};
-    write_json(join(o.out, "report.json"), res.report);
+    collective(comm, [&] {
+      if (!root) return;
+      run->write_log(res.resumed);
+      write_json(join(o.out, "report.json"), res.report);
+    });
     return res;
   }
-  run.save_checkpoint();  // the final training state (e.g. to train further later)
-  res.check = run.training_check();
-  res.report = run.export_results(res);
-  write_json(join(o.out, "report.json"), res.report);
+  run->save_checkpoint();  // the final training state (e.g. to train further later)
+  res.check = run->training_check();
+  collective(comm, [&] {
+    if (!root) return;
+    run->write_log(res.resumed);
+    res.report = run->export_results(res);
+    write_json(join(o.out, "report.json"), res.report);
+  });
   return res;
 }
 

@@ -2,9 +2,11 @@
 #pragma once
 
 /// \file core.hpp
-/// \brief ergo::core — aliases, Status, errors, portable RNG, log-space helpers, callbacks.
+/// \brief ergo::core — aliases, Status, errors, portable RNG, log-space helpers, callbacks, the
+/// Communicator of data-parallel code.
 
 #include "core/callback.hpp"
+#include "core/communicator.hpp"
 #include "core/error.hpp"
 #include "core/logspace.hpp"
 #include "core/parallel.hpp"

@@ -22,4 +22,5 @@
 #include "identify/report.hpp"
 #include "identify/resampling.hpp"
 #include "identify/ridge.hpp"
+#include "identify/streaming.hpp"
 #include "identify/targets.hpp"

@@ -3,6 +3,7 @@
 // are read back with ergo::io.
 #include "io/io_test_utils.hpp"
 
+#include <ergo/identify.hpp>
 #include <ergo/model.hpp>
 #include <ergo/sae.hpp>
 
@@ -256,6 +257,86 @@ TEST(IoTools, IdentifyReportsVerdictAndWritesJson) {
                    fixture("np_f32_c.npy") + "'");
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.err, ::testing::HasSubstr("400 samples"));
+}
+
+// --out-of-core streams the files in blocks into StreamingIdentify: on a small file it agrees with
+// the in-memory library path (RidgeRegression with GCV, r2_scores, Cca Gram) on the same seeded
+// split, and its permutation null with StreamingIdentify run on the whole matrices.
+TEST(IoTools, IdentifyOutOfCoreAgreesWithTheInMemoryPath) {
+  if (!kToolsBuilt) GTEST_SKIP() << "examples not built";
+  ScratchDir dir;
+  Rng rng(8);
+  const Index n = 900;
+  MatrixXd A = rng.normal_matrix<double>(3, 5);
+  MatrixXd F = rng.normal_matrix<double>(5, n);
+  F.array() += 20.0;  // an offset: the shifted one-pass sums must stay accurate
+  io::write_npy(dir.file("F.npy"), F.cast<float>());
+  const MatrixXd Fr = F.cast<float>().cast<double>();  // what the tool reads
+  const MatrixXd T = A * Fr + 0.3 * rng.normal_matrix<double>(3, n);
+  io::SafetensorsWriter w;
+  w.add("targets", T, io::DType::F64);
+  w.write(dir.file("T.safetensors"));
+  const ToolRun r = run(dir, kIdentify + " -q --out-of-core --block-rows 128 --rep '" +
+                                 dir.file("F.npy") + "' --target '" + dir.file("T.safetensors") +
+                                 "' --test-fraction 0.25 --seed 4 --permutations 9 --json '" +
+                                 dir.file("ooc.json") + "'");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("out of core"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("not available out of core"));
+  const nlohmann::json j = read_json(dir.file("ooc.json"));
+  EXPECT_EQ(j["mode"], "out_of_core");
+  EXPECT_EQ(j["samples"]["blocks"].get<Index>(), 8);
+  std::vector<Index> tr, te;
+  for (Index i = 0; i < n; ++i) (identify::streaming_is_test(i, 0.25, 4) ? te : tr).push_back(i);
+  EXPECT_EQ(j["samples"]["train"].get<Index>(), static_cast<Index>(tr.size()));
+  EXPECT_EQ(j["samples"]["test"].get<Index>(), static_cast<Index>(te.size()));
+  const MatrixXd ftr = Fr(Eigen::all, tr), ttr = T(Eigen::all, tr);
+  const MatrixXd fte = Fr(Eigen::all, te), tte = T(Eigen::all, te);
+  identify::RidgeParams rp;
+  rp.cv = identify::RidgeCv::Gcv;
+  identify::RidgeRegression ridge(rp);
+  ridge.fit(ftr, ttr);
+  const identify::R2Scores r2 = ridge.score(fte, tte);
+  // Tolerance: one-pass shifted sums vs two-pass centring over 900 samples (streaming_test.cpp)
+  constexpr double kTol = 1e-7;
+  EXPECT_NEAR(j["forward"]["lambda"].get<double>() / ridge.lambda(), 1.0, kTol);
+  EXPECT_NEAR(j["forward"]["test"]["variance_weighted"].get<double>(), r2.variance_weighted, kTol);
+  for (Index i = 0; i < 3; ++i)
+    EXPECT_NEAR(j["forward"]["test"]["per_output"][static_cast<size_t>(i)].get<double>(),
+                r2.per_output[i], kTol);
+  identify::CcaParams cp;
+  cp.method = identify::CcaMethod::Gram;
+  cp.regularization = 0.0;
+  identify::Cca cca(cp);
+  cca.fit(ftr, ttr);
+  const Vector<double> rho = cca.evaluate(fte, tte);
+  ASSERT_EQ(j["cca"]["test_correlations"].size(), static_cast<size_t>(rho.size()));
+  for (Index i = 0; i < rho.size(); ++i)
+    EXPECT_NEAR(j["cca"]["test_correlations"][static_cast<size_t>(i)].get<double>(), rho[i], kTol);
+  // the permutation null: StreamingIdentify on the whole matrices, same blocks
+  identify::StreamingParams sp;
+  sp.test_fraction = 0.25;
+  sp.seed = 4;
+  sp.permutations = 9;
+  sp.permutation_block = 128;
+  identify::StreamingIdentify acc(5, 3, sp);
+  acc.add(Fr, T, 0);
+  const identify::StreamingReport ref = acc.finish();
+  ASSERT_EQ(j["permutation"]["null_r2"].size(), 9u);
+  for (Index p = 0; p < 9; ++p)
+    EXPECT_NEAR(j["permutation"]["null_r2"][static_cast<size_t>(p)].get<double>(), ref.null_r2[p],
+                kTol);
+  EXPECT_DOUBLE_EQ(j["permutation"]["p_value"].get<double>(), ref.p_value);
+  EXPECT_DOUBLE_EQ(ref.p_value, 0.1);  // a planted map beats every permutation
+  // options of the in-memory report are refused; a sample-count mismatch is a clear error
+  ToolRun bad = run(dir, kIdentify + " -q --out-of-core --bootstrap 10 --rep '" +
+                             dir.file("F.npy") + "' --target '" + dir.file("T.safetensors") + "'");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_THAT(bad.err + bad.out, ::testing::HasSubstr("excludes"));
+  bad = run(dir, kIdentify + " -q --out-of-core --rep '" + dir.file("F.npy") + "' --target '" +
+                     fixture("np_f32_c.npy") + "'");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, ::testing::HasSubstr("900 samples (as --rep)"));
 }
 
 TEST(IoTools, LinrepWritesMatrixAndHeatmap) {

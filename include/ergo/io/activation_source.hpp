@@ -39,6 +39,7 @@
 #include "safetensors.hpp"
 #include "tensor.hpp"
 
+#include "../core/communicator.hpp"
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/types.hpp"
@@ -152,6 +153,30 @@ class ActivationSource {
     if (batch.rows() != m_dim || batch.cols() != b) batch.resize(m_dim, b);
     draw(b, &batch);
     return true;
+  }
+  /// \brief Like next(), but reads only part `part` of `parts` of the batch
+  /// (share_of(b, part, parts): consecutive columns, in rank order) into `batch`; the stream
+  /// advances by the whole batch. The parts of every rank together are next()'s batch: how
+  /// data-parallel training reads a disjoint share of each global batch (docs/scale.md).
+  bool next_part(Matrix<Scalar>& batch, int part, int parts) {
+    if (m_epoch_done) begin_epoch(m_epoch + 1);
+    const Index b = next_batch_size();
+    if (b == 0) {
+      m_epoch_done = true;
+      return false;
+    }
+    const Share sh = share_of(b, part, parts);
+    if (batch.rows() != m_dim || batch.cols() != sh.count) batch.resize(m_dim, sh.count);
+    draw(b, &batch, sh.offset);
+    return true;
+  }
+  /// \brief next_cycling() reading part `part` of `parts` of each batch (next_part()).
+  Index next_cycling_part(Matrix<Scalar>& batch, int part, int parts) {
+    if (!next_part(batch, part, parts)) {
+      const bool ok = next_part(batch, part, parts);
+      ERGO_CHECK(ok, "an epoch has at least one batch");
+    }
+    return m_epoch;
   }
 
   /// \brief Like next(), but rolls over into the next epoch instead of returning false:
@@ -343,13 +368,18 @@ class ActivationSource {
     return b;
   }
 
-  /// Serves the next b samples into `out` (nullptr: advance only, for set_state).
-  void draw(Index b, Matrix<Scalar>* out) {
+  /// Serves the next b samples into `out` (nullptr: advance only, for set_state): samples
+  /// first, first + 1, ... of the batch, as many as `out` has columns.
+  void draw(Index b, Matrix<Scalar>* out, Index first = 0) {
+    const Index last = out ? first + out->cols() : first;
+    auto dst = [&](Index c) {
+      return out && c >= first && c < last ? out->col(c - first).data() : nullptr;
+    };
     if (!m_params.shuffle) {
       for (Index c = 0; c < b; ++c) {
         const Chunk& ch = m_train_chunks[static_cast<std::size_t>(
             m_order[static_cast<std::size_t>(m_next_chunk)])];
-        if (out) read_sample(ch.file, ch.begin + m_chunk_offset, out->col(c).data());
+        if (Scalar* p = dst(c)) read_sample(ch.file, ch.begin + m_chunk_offset, p);
         if (++m_chunk_offset == ch.len) {
           m_chunk_offset = 0;
           ++m_next_chunk;
@@ -369,7 +399,7 @@ class ActivationSource {
         const Slot s = m_pool[j];
         m_pool[j] = m_pool.back();
         m_pool.pop_back();
-        if (out) read_sample(s.file, s.sample, out->col(c).data());
+        if (Scalar* p = dst(c)) read_sample(s.file, s.sample, p);
         if (m_pool.empty() && m_next_chunk < static_cast<Index>(m_order.size())) {
           // buffer smaller than the batch: refill mid-batch
           const Chunk& ch = m_train_chunks[static_cast<std::size_t>(

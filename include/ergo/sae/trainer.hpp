@@ -9,6 +9,7 @@
 /// callbacks, and a NumericalIssue status with a hint on a non-finite loss.
 
 #include "../core/callback.hpp"
+#include "../core/communicator.hpp"
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
 #include "../core/random.hpp"
@@ -17,6 +18,7 @@
 #include "../nn/optimizer.hpp"
 #include "../nn/parameter.hpp"
 #include "../nn/schedule.hpp"
+#include "detail/data_parallel.hpp"
 #include "detail/geometric_median.hpp"
 #include "params.hpp"
 #include "registry.hpp"
@@ -107,6 +109,12 @@ struct TrainResult {
 /// BatchTopK updates its threshold's moving average); update the samples-since-fired counters
 /// and, for an L_p^p penalty (Traits::anneals_p), the p-annealing schedule. AuxK applies to the
 /// architectures with Traits::aux_k.
+///
+/// Data-parallel training (docs/scale.md): given a Communicator of R > 1 ranks, every rank holds
+/// a replica of the SAE and trains on its share of each global batch of batch_size samples
+/// (share_of(batch_size, rank, R) columns); gradients, loss terms, firing counts, BatchTopK's
+/// selection, AuxK's normalisation and p-annealing's statistics are reduced so that every rank
+/// takes the step one process would take on the whole global batch (equal to rounding).
 template <class Scalar_>
 class Trainer {
  public:
@@ -115,13 +123,27 @@ class Trainer {
   using BatchSource = std::function<void(Eigen::Ref<Matrix<Scalar>>)>;
 
   explicit Trainer(TrainerParams params = {}) : m_p(params), m_r(params) { m_p.check(); }
+  /// \brief A data-parallel trainer over the ranks of `comm` (which must outlive it). Every
+  /// rank constructs it with the same params and calls the same methods.
+  Trainer(TrainerParams params, const Communicator& comm)
+      : m_p(params), m_r(params), m_comm(&comm) {
+    m_p.check();
+  }
   /// The settings as given (auto settings negative).
   const TrainerParams& params() const { return m_p; }
   /// The settings of the current (or last) run, with every auto setting resolved for its SAE
   /// (TrainerParams::resolved); equal to params() before begin().
   const TrainerParams& resolved_params() const { return m_r; }
+  const Communicator& communicator() const { return *m_comm; }
+  /// True when training is data-parallel (a communicator of more than one rank).
+  bool distributed() const { return m_comm->size() > 1; }
+  /// This rank's share of a global batch of `global_batch` samples.
+  Share batch_share(Index global_batch) const {
+    return share_of(global_batch, m_comm->rank(), m_comm->size());
+  }
 
   /// \brief Trains on the columns of `data` (d × N, N >= batch_size), reshuffled every epoch.
+  /// Data-parallel: every rank passes the same data and uses its share of each batch.
   TrainResult fit(SparseAutoencoder<Scalar>& sae, const Eigen::Ref<const Matrix<Scalar>>& data,
                   Callback* cb = nullptr) {
     const char* who = "Trainer::fit";
@@ -130,6 +152,7 @@ class Trainer {
               ergo::detail::str_cat("at least batch_size = ", m_p.batch_size, " columns"),
               data.cols());
     check_finite(who, "data", data);
+    if (distributed()) check_same_data(data);
     ThreadLimit threads(m_p.threads);
     Rng rng(derive_seed(m_p.seed, 1));
     const Index N = data.cols(), d = sae.d_in();
@@ -152,14 +175,15 @@ class Trainer {
     IndexVector order = rng.permutation(N);
     Index pos = 0;
     const Scalar ss = static_cast<Scalar>(s);
+    const Share sh = batch_share(m_p.batch_size);  // the whole batch in one process
     auto fill = [&](Eigen::Ref<Matrix<Scalar>> out) {
-      const Index B = out.cols();
-      for (Index b = 0; b < B; ++b) {
+      for (Index b = 0; b < m_p.batch_size; ++b) {  // every rank draws the whole global batch
         if (pos == N) {
           order = rng.permutation(N);
           pos = 0;
         }
-        out.col(b) = data.col(order(pos++)) * ss;
+        const Index c = order(pos++);
+        if (b >= sh.offset && b < sh.offset + sh.count) out.col(b - sh.offset) = data.col(c) * ss;
       }
     };
     return loop(sae, fill, s, cb);
@@ -168,13 +192,17 @@ class Trainer {
   /// \brief Trains on batches drawn from `next_batch` (each call fills a d × batch_size
   /// matrix). The scale s and b_dec are estimated from the first
   /// ceil(normalization_samples / batch_size) batches, which are not trained on.
+  /// Data-parallel: `next_batch` fills this rank's share (d × batch_share(batch_size).count) of
+  /// the next global batch; the scale and the median's sample are reduced over ranks.
   TrainResult fit_stream(SparseAutoencoder<Scalar>& sae, const BatchSource& next_batch,
                          Callback* cb = nullptr) {
     const char* who = "Trainer::fit_stream";
     check_arg(static_cast<bool>(next_batch), who, "next_batch", "a callable", "an empty function");
     ThreadLimit threads(m_p.threads);
     const Index d = sae.d_in(), B = m_p.batch_size;
-    Matrix<Scalar> buf(d, B);
+    const Share sh = batch_share(B);
+    const bool dp = distributed();
+    Matrix<Scalar> buf(d, sh.count);
     double s = 1.0;
     Matrix<Scalar> sample;
     if (m_p.normalize_input || m_p.init_decoder_bias) {
@@ -185,15 +213,22 @@ class Trainer {
       double norm_sum = 0.0;
       Index count = 0;
       const Index ns = std::min(m_p.geometric_median_samples, nb * B);
-      sample.resize(d, ns);
+      sample.setZero(d, ns);
       for (Index j = 0; j < nb; ++j) {
-        next_batch(buf);
-        check_finite(who, "next_batch output", buf);
-        for (Index b = 0; b < B; ++b) {
+        collective(*m_comm, [&] {
+          next_batch(buf);
+          check_finite(who, "next_batch output", buf);
+        });
+        for (Index b = 0; b < sh.count; ++b) {
           norm_sum += static_cast<double>(buf.col(b).norm());
-          if (count < ns) sample.col(count) = buf.col(b);
-          ++count;
+          const Index g = j * B + sh.offset + b;  // position in the global stream
+          if (g < ns) sample.col(g) = buf.col(b);
         }
+      }
+      count = nb * B;
+      if (dp) {  // every rank's norms, and the sample's columns from the ranks that hold them
+        m_comm->allreduce_sum(&norm_sum, 1);
+        if (m_p.init_decoder_bias) m_comm->allreduce_sum(sample);
       }
       if (m_p.normalize_input) s = input_scale(norm_sum / static_cast<double>(count), d);
       if (m_p.init_decoder_bias) {
@@ -272,7 +307,10 @@ class Trainer {
     check_arg(m_sae == &sae, "Trainer::step", "sae", "the SAE given to begin()",
               "another SAE (call begin() first)");
     const Traits& traits = sae.traits();
-    const Index B = batch.cols();
+    const bool dp = distributed();
+    if (dp) check_data_parallel(sae);
+    const BatchShare share = dp ? detail::make_share(*m_comm, batch.cols()) : BatchShare{};
+    const Index B = dp ? share.total : batch.cols();  // the global batch
     const double warm = static_cast<double>(m_r.sparsity_warmup_steps());
     const double ramp = warm > 0 ? std::min(1.0, static_cast<double>(m_step + 1) / warm) : 1.0;
     LossWeights w;
@@ -284,7 +322,9 @@ class Trainer {
       w.aux_k = m_r.aux_k > 0 ? m_r.aux_k : std::max<Index>(1, sae.d_in() / 2);
       w.dead = &m_dead;
     }
-    const LossTerms t = sae.forward_backward(batch, w, m_ws, m_grad);
+    w.share = share;
+    LossTerms t = sae.forward_backward(batch, w, m_ws, m_grad);
+    if (dp) t = reduce(sae, batch, t, share);
     m_last = t;
     m_last_sparsity = w.sparsity;
     if (!std::isfinite(t.total)) {
@@ -390,18 +430,28 @@ class Trainer {
  private:
   // p-annealing: p switches at p_updates equally spaced steps from anneal_start to the end; at
   // each switch λ ← λ · mean L_p(p_cur) / mean L_p(p_next) over the last p_rescale_window batches.
-  void anneal(SparseAutoencoder<Scalar>& sae) {
-    if (m_switch >= m_r.p_updates) return;
+  // The next switch: its step `at` and the p it switches to; false when every switch is done.
+  bool next_switch(Index& at, double& p_next) const {
+    if (m_switch >= m_r.p_updates) return false;
     const double start = m_r.anneal_start_fraction * static_cast<double>(m_r.steps);
     const double span = static_cast<double>(m_r.steps) - start;
-    const Index at = static_cast<Index>(start + span * static_cast<double>(m_switch) /
-                                                    static_cast<double>(m_r.p_updates));
-    const double p_next = m_r.p_start + (m_r.p_end - m_r.p_start) *
-                                            static_cast<double>(m_switch + 1) /
-                                            static_cast<double>(m_r.p_updates);
-    if (m_step + 1 + m_r.p_rescale_window > at) {
-      m_lp_cur += sae.lp_penalty(m_ws, m_p_cur);
-      m_lp_next += sae.lp_penalty(m_ws, p_next);
+    at = static_cast<Index>(start + span * static_cast<double>(m_switch) /
+                                        static_cast<double>(m_r.p_updates));
+    p_next = m_r.p_start + (m_r.p_end - m_r.p_start) * static_cast<double>(m_switch + 1) /
+                               static_cast<double>(m_r.p_updates);
+    return true;
+  }
+  // This step's batch enters the λ rescaling of the next switch.
+  bool in_rescale_window(Index at) const { return m_step + 1 + m_r.p_rescale_window > at; }
+
+  void anneal(SparseAutoencoder<Scalar>& sae) {
+    Index at = 0;
+    double p_next = 0.0;
+    if (!next_switch(at, p_next)) return;
+    if (in_rescale_window(at)) {
+      // data-parallel: the global values, reduced with the step's statistics
+      m_lp_cur += distributed() ? m_lp_step[0] : sae.lp_penalty(m_ws, m_p_cur);
+      m_lp_next += distributed() ? m_lp_step[1] : sae.lp_penalty(m_ws, p_next);
     }
     if (m_step + 1 >= at) {
       if (m_lp_cur > 0.0 && m_lp_next > 0.0) m_lambda *= m_lp_cur / m_lp_next;
@@ -411,13 +461,50 @@ class Trainer {
     }
   }
 
+  // Data-parallel reductions of a step (detail/data_parallel.hpp): the gradients (one sum), then
+  // the loss terms, firing counts, L_p^p values and batch moments (one sum in double).
+  LossTerms reduce(SparseAutoencoder<Scalar>& sae, const Eigen::Ref<const Matrix<Scalar>>& batch,
+                   const LossTerms& t, const BatchShare& share) {
+    const double w = static_cast<double>(batch.cols()) / static_cast<double>(share.total);
+    detail::reduce_gradients(*m_comm, m_list, w, m_pack);
+    m_lp_step[0] = m_lp_step[1] = 0.0;
+    Index at = 0;
+    double p_next = 0.0;
+    if (sae.traits().anneals_p && next_switch(at, p_next) && in_rescale_window(at)) {
+      m_lp_step[0] = sae.lp_penalty(m_ws, m_p_cur);
+      m_lp_step[1] = sae.lp_penalty(m_ws, p_next);
+    }
+    return detail::reduce_statistics(*m_comm, batch, t, share.total, m_ws.fired, m_lp_step,
+                                     m_stats);
+  }
+  // Throws (on every rank alike) for a loss that is not a mean over samples.
+  void check_data_parallel(const SparseAutoencoder<Scalar>& sae) const {
+    check_arg(!(sae.traits().batch_coupled && m_r.nuclear_coefficient > 0), "Trainer::step",
+              "architecture",
+              "a loss that is a mean over samples for data-parallel training (docs/scale.md)",
+              ergo::detail::str_cat(to_string(sae.architecture()),
+                                    " with nuclear_coefficient > 0 (the nuclear norm couples "
+                                    "the batch)"));
+  }
+  // Data-parallel fit(): every rank must pass the same data (same shape and checksum).
+  void check_same_data(const Eigen::Ref<const Matrix<Scalar>>& data) const {
+    double sum = 0.0;
+    for (Index j = 0; j < data.cols(); ++j)
+      sum += static_cast<double>(data.col(j).template cast<double>().sum());
+    double v[4] = {static_cast<double>(data.cols()), -static_cast<double>(data.cols()), sum, -sum};
+    m_comm->allreduce_max(v, 4);
+    check_arg(v[0] == -v[1] && v[2] == -v[3], "Trainer::fit", "data",
+              "the same data on every rank (data-parallel fit)",
+              "different column counts or contents on some ranks");
+  }
+
   template <class Fill>
   TrainResult loop(SparseAutoencoder<Scalar>& sae, Fill& fill, double s, Callback* cb) {
     TrainResult rep;
     rep.normalization_factor = s;
     begin(sae);
     const Index B = m_p.batch_size, d = sae.d_in();
-    Matrix<Scalar> batch(d, B);
+    Matrix<Scalar> batch(d, batch_share(B).count);
     Stopwatch sw;
     ProgressEvent ev;
     ev.phase = "sae";
@@ -452,7 +539,7 @@ class Trainer {
       ev.extra = {{"l0", r.l0}, {"fvu", r.fvu}, {"dead", r.dead_fraction}};
     };
     for (Index t = 0; t < m_p.steps; ++t) {
-      fill(batch);
+      collective(*m_comm, [&] { fill(batch); });  // a rank failing to read stops every rank
       step(sae, batch);
       if (m_failed) {
         rep.outcome.status = Status::NumericalIssue;
@@ -513,6 +600,10 @@ class Trainer {
   double m_lambda = 0.0, m_p_cur = 1.0, m_lp_cur = 0.0, m_lp_next = 0.0, m_grad_norm = 0.0;
   Index m_switch = 0, m_step = 0;
   bool m_failed = false;
+  const Communicator* m_comm = &local_communicator();
+  std::vector<Scalar> m_pack;   // data-parallel: the packed gradients
+  std::vector<double> m_stats;  // data-parallel: the packed statistics
+  double m_lp_step[2] = {0.0, 0.0};
 };
 
 }  // namespace ergo::sae

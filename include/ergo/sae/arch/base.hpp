@@ -70,6 +70,10 @@ struct Traits {
   /// A SAELens file whose architecture is this one's SAELens name loads as this architecture
   /// (ReluL1 for "standard", TopK for "topk", JumpReLU for "jumprelu").
   bool saelens_native = false;
+  /// A loss term couples the samples of a batch beyond a mean over samples (the Structured
+  /// SAE's nuclear norm of the batch matrix): data-parallel training refuses it (docs/scale.md).
+  /// BatchTopK's batch-wide selection and AuxK's normalisation are reduced across ranks instead.
+  bool batch_coupled = false;
 };
 
 /// \brief A tensor an architecture adds to W_enc, b_enc, W_dec and b_dec.

@@ -19,10 +19,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <numeric>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -102,7 +104,7 @@ struct BatchTopK : Base {
                                     const InputRef<S>& x, const LossWeights& lw, Workspace<S>& ws,
                                     Weights<S>& grad) {
     const Weights<S>& w = sae.weights();
-    auto select = [&](Workspace<S>& wsp, Index B) { select_batch(w, ap.k, wsp, B); };
+    auto select = [&](Workspace<S>& wsp, Index B) { select_batch(w, ap.k, wsp, B, lw.share); };
     return detail::step_sparse(w, sae.params().apply_b_dec_to_input, x, lw, ws, grad, select);
   }
 
@@ -131,10 +133,18 @@ struct BatchTopK : Base {
   /// reach it, with a fallback if not); one pass adds the bias and counts the entries >= t0 per
   /// column, a second collects them (typically ~1.5 k·B candidates) and nth_element finds the
   /// exact k·B-th best. Sets ws.min_positive to the smallest selected value.
+  ///
+  /// Data-parallel (`share` distributed, ws.h this rank's B_r columns of a global batch of B):
+  /// the k·B largest entries of the global batch, with the same ties as one process (global
+  /// position = global column, then latent). The threshold estimate and the candidate counts are
+  /// reduced, and the exact k·B-th value is found by bisection on the candidates' bit patterns
+  /// (global_pivot; one small sum per halving). ws.min_positive is the global minimum.
   template <class Scalar>
-  static void select_batch(const Weights<Scalar>& w, Index k, Workspace<Scalar>& ws, Index B) {
+  static void select_batch(const Weights<Scalar>& w, Index k, Workspace<Scalar>& ws, Index B,
+                           const BatchShare& share = {}) {
     const Index m = w.encoder.rows();
-    const Index n = m * B, kk = k * B;
+    const bool dp = share.distributed();
+    const Index n = m * B, kk = k * B, kk_sel = dp ? k * share.total : kk;
     auto& bb = ws.template buffers<Buffers<Scalar>>();
     [[maybe_unused]] const int nt = Eigen::nbThreads();
     Scalar* H = ws.h.data();
@@ -161,7 +171,13 @@ struct BatchTopK : Base {
       return std::max(bb.sample[static_cast<size_t>(rank)], tiny);
     };
     bb.col_gt.assign(static_cast<size_t>(B), 0);
-    const Scalar tries[3] = {threshold_at(ranks[0]), threshold_at(ranks[1]), tiny};
+    Scalar tries[3] = {threshold_at(ranks[0]), threshold_at(ranks[1]), tiny};
+    if (dp) {  // one threshold for every rank: the smallest estimate
+      double t2[2] = {static_cast<double>(tries[0]), static_cast<double>(tries[1])};
+      share.comm->allreduce_min(t2, 2);
+      tries[0] = static_cast<Scalar>(t2[0]);
+      tries[1] = static_cast<Scalar>(t2[1]);
+    }
     Scalar lo = tiny;
     for (int attempt = 0; attempt < 3; ++attempt) {
       // 2. (first time: add the bias) and count the entries >= lo per column
@@ -181,9 +197,10 @@ struct BatchTopK : Base {
         }
         bb.col_gt[static_cast<size_t>(b)] = c;
       }
-      Index total = 0;
+      std::int64_t total = 0;
       for (Index b = 0; b < B; ++b) total += bb.col_gt[static_cast<size_t>(b)];
-      if (total >= kk || lo == tiny) break;  // else the estimate was too high: lower it
+      if (dp) share.comm->allreduce_sum(&total, 1);
+      if (total >= kk_sel || lo == tiny) break;  // else the estimate was too high: lower it
     }
     // 3. collect the candidates in position order
     Index total = 0;
@@ -209,7 +226,10 @@ struct BatchTopK : Base {
     // 4. the exact kk-th best candidate (value descending, position ascending) as a pivot
     Scalar pv = lo;
     Index ppos = n;
-    if (total > kk) {
+    if (dp) {
+      global_pivot(bb, total, kk_sel, share, pv, ppos, n);
+      ws.codes.reserve(B, m, std::min(kk_sel, n));  // this rank may hold up to k·B of them
+    } else if (total > kk) {
       bb.cand_work.resize(static_cast<size_t>(total));
       for (Index e = 0; e < total; ++e)
         bb.cand_work[static_cast<size_t>(e)] = {bb.cand_val[static_cast<size_t>(e)],
@@ -240,6 +260,71 @@ struct BatchTopK : Base {
     }
     for (Index b = 0; b < B; ++b) st[static_cast<size_t>(b + 1)] += st[static_cast<size_t>(b)];
     ws.min_positive = e_out > 0 ? static_cast<double>(min_pos) : 0.0;
+    if (dp) {
+      double mp = e_out > 0 ? ws.min_positive : std::numeric_limits<double>::infinity();
+      share.comm->allreduce_min(&mp, 1);
+      ws.min_positive = std::isfinite(mp) ? mp : 0.0;
+    }
+  }
+
+  /// \brief Data-parallel pivot: the global kk-th best candidate (value descending, global
+  /// position ascending) as this rank's (pv, ppos) for the rule "v > pv or (v == pv and
+  /// pos <= ppos)". Candidates are positive, so their bit patterns order like their values: a
+  /// bisection on the pattern with a global count per halving finds the kk-th largest value pv
+  /// exactly; the ties at pv are then taken in rank order, then local position order.
+  template <class Scalar, class Buf>
+  static void global_pivot(const Buf& bb, Index total, Index kk, const BatchShare& share,
+                           Scalar& pv, Index& ppos, Index n) {
+    using Bits = std::conditional_t<sizeof(Scalar) == 4, std::uint32_t, std::uint64_t>;
+    static_assert(sizeof(Scalar) == sizeof(Bits), "BatchTopK: float or double scalars");
+    const Communicator& comm = *share.comm;
+    auto key = [](Scalar v) {
+      Bits b;
+      std::memcpy(&b, &v, sizeof b);
+      return b;
+    };
+    auto value = [](Bits b) {
+      Scalar v;
+      std::memcpy(&v, &b, sizeof v);
+      return v;
+    };
+    auto count_ge = [&](Scalar t) {
+      std::int64_t c = 0;
+      for (Index e = 0; e < total; ++e) c += bb.cand_val[static_cast<size_t>(e)] >= t ? 1 : 0;
+      comm.allreduce_sum(&c, 1);
+      return c;
+    };
+    std::int64_t all = total;
+    comm.allreduce_sum(&all, 1);
+    if (all <= kk) return;  // every candidate is selected (pv = lo, ppos = n)
+    double mx = 0.0;
+    for (Index e = 0; e < total; ++e)
+      mx = std::max(mx, static_cast<double>(bb.cand_val[static_cast<size_t>(e)]));
+    comm.allreduce_max(&mx, 1);
+    // invariant: count_ge(value(lo)) >= kk > count_ge(value(hi))
+    Bits lo = key(pv), hi = key(static_cast<Scalar>(mx)) + 1;
+    while (hi - lo > 1) {
+      const Bits mid = lo + (hi - lo) / 2;
+      (count_ge(value(mid)) >= kk ? lo : hi) = mid;
+    }
+    pv = value(lo);
+    // ties at pv: the first kk − #(> pv) in global position order
+    const int R = comm.size(), r = comm.rank();
+    std::vector<std::int64_t> c(static_cast<size_t>(R + 1), 0);
+    for (Index e = 0; e < total; ++e) {
+      const Scalar v = bb.cand_val[static_cast<size_t>(e)];
+      c[static_cast<size_t>(R)] += v > pv ? 1 : 0;
+      c[static_cast<size_t>(r)] += v == pv ? 1 : 0;
+    }
+    comm.allreduce_sum(c.data(), R + 1);
+    std::int64_t need = kk - c[static_cast<size_t>(R)];
+    for (int q = 0; q < r; ++q) need -= c[static_cast<size_t>(q)];
+    const std::int64_t mine = c[static_cast<size_t>(r)];
+    const std::int64_t take = std::max<std::int64_t>(0, std::min(need, mine));
+    ppos = take == mine ? n : -1;
+    for (Index e = 0, seen = 0; e < total && take > 0 && take < mine; ++e)
+      if (bb.cand_val[static_cast<size_t>(e)] == pv && ++seen == take)
+        ppos = bb.cand_pos[static_cast<size_t>(e)];
   }
 };
 

@@ -58,6 +58,7 @@ struct Structured : Base {
     t.sparse_activation = true;  // the sparse branch S
     t.anneals_p = true;
     t.sparse_branch = true;
+    t.batch_coupled = true;  // (γ/√B)‖R‖_* of the whole batch
     return t;
   }();
 

@@ -25,6 +25,22 @@
 
 namespace ergo::sae::detail {
 
+/// \brief Data-parallel AuxK normaliser: Σ_b ‖e_b − ē‖² over the global batch (ē its global
+/// mean; two sums over ranks), times B_r / B so that the trainer's weighting of this rank's
+/// mean-form terms by B_r / B restores the global normaliser. e: this rank's d × B_r residuals.
+template <class Scalar>
+double aux_denominator(const Matrix<Scalar>& e, const BatchShare& share) {
+  Vector<double> sum = Vector<double>::Zero(e.rows());
+  for (Index b = 0; b < e.cols(); ++b) sum += e.col(b).template cast<double>();
+  share.comm->allreduce_sum(sum.data(), sum.size());
+  const Vector<double> mean = sum / static_cast<double>(share.total);
+  double sq = 0.0;
+  for (Index b = 0; b < e.cols(); ++b)
+    sq += (e.col(b).template cast<double>() - mean).squaredNorm();
+  share.comm->allreduce_sum(&sq, 1);
+  return sq * static_cast<double>(e.cols()) / static_cast<double>(share.total);
+}
+
 /// \brief AuxK: decodes the residual e = x − x̂ (held constant) from the ReLU of the top-k_aux
 /// pre-activations among the dead latents, without b_dec, and returns α L_aux with
 /// L_aux = Σ_b ‖ê_b − e_b‖² / Σ_b ‖e_b − ē‖². Fills ws.sparse.aux (codes and ∂L/∂h of the
@@ -48,8 +64,13 @@ double aux_forward(const Weights<Scalar>& wt, const Eigen::Ref<const Matrix<Scal
   sp.aux_dhat.resize(d, B);
   sp.aux.reserve(B, m, kk * B);
   sp.aux_target = x - ws.xhat;  // e = x − x̂ (a constant: no gradient flows into it)
-  const Vector<Scalar> emean = sp.aux_target.rowwise().mean();
-  const double denom = static_cast<double>((sp.aux_target.colwise() - emean).squaredNorm());
+  double denom = 0.0;
+  if (w.share.distributed()) {
+    denom = aux_denominator(sp.aux_target, w.share);
+  } else {
+    const Vector<Scalar> emean = sp.aux_target.rowwise().mean();
+    denom = static_cast<double>((sp.aux_target.colwise() - emean).squaredNorm());
+  }
   if (!(denom > 0.0)) return 0.0;
   ws.scratch.assign(static_cast<size_t>(nt * nd), Scalar(0));
   const Scalar coef = static_cast<Scalar>(2.0 * w.aux / denom);
