@@ -29,27 +29,8 @@ struct StudyResult {
   double wall_seconds = 0;
 };
 
-struct MeanStd {
-  double mean = std::nan(""), sd = std::nan("");
-  Index n = 0;
-};
-
-inline MeanStd mean_std(const std::vector<double>& v) {
-  MeanStd r;
-  double s = 0;
-  for (double x : v)
-    if (std::isfinite(x)) {
-      s += x;
-      ++r.n;
-    }
-  if (r.n == 0) return r;
-  r.mean = s / static_cast<double>(r.n);
-  double ss = 0;
-  for (double x : v)
-    if (std::isfinite(x)) ss += (x - r.mean) * (x - r.mean);
-  r.sd = r.n > 1 ? std::sqrt(ss / static_cast<double>(r.n - 1)) : 0.0;
-  return r;
-}
+using identify::mean_std;
+using identify::MeanStd;
 
 /// Names of the per-seed aggregates usable in comparisons besides the codes themselves.
 inline const char* kBestStandard = "best standard SAE";

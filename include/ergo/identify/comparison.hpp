@@ -120,6 +120,31 @@ inline double sign_test_p_value(Index positive, Index negative) {
   return std::min(1.0, 2.0 * tail);
 }
 
+/// \brief Mean and sample standard deviation of the finite values (NaN if none; std 0 for one
+/// value), and how many were finite.
+struct MeanStd {
+  double mean = std::numeric_limits<double>::quiet_NaN(),
+         sd = std::numeric_limits<double>::quiet_NaN();
+  Index n = 0;
+};
+
+inline MeanStd mean_std(const std::vector<double>& v) {
+  MeanStd r;
+  double s = 0.0;
+  for (double x : v)
+    if (std::isfinite(x)) {
+      s += x;
+      ++r.n;
+    }
+  if (r.n == 0) return r;
+  r.mean = s / static_cast<double>(r.n);
+  double ss = 0.0;
+  for (double x : v)
+    if (std::isfinite(x)) ss += (x - r.mean) * (x - r.mean);
+  r.sd = r.n > 1 ? std::sqrt(ss / static_cast<double>(r.n - 1)) : 0.0;
+  return r;
+}
+
 /// \brief Paired difference a − b over repetitions (compare_paired).
 struct PairedComparison {
   Index n = 0;                                             ///< pairs with both values finite
