@@ -10,6 +10,8 @@
 //   ./sae_bench --benchmark_filter='Reference' --benchmark_repetitions=3
 //   ./sae_bench --benchmark_filter='Arch'    # JumpReLU, decoder-norm L1, L_p^p, Structured,
 //   Unmixer
+//   ./sae_bench --benchmark_filter='Trained' # activation-sparse steps at L0 ≈ 32 and 128
+//   ./sae_bench --benchmark_filter='Crossover'  # dense vs sparse path by density (ReLU-L1)
 //
 // Run on a quiet machine (see `uptime`); pair with research/perf/sae_torch.py for PyTorch.
 
@@ -17,6 +19,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <string>
 
 namespace {
@@ -100,7 +103,7 @@ void BM_Small_TopK32(benchmark::State& s) {
 }
 
 // The other architectures at the reference shape (their own steps; the dense ones share
-// detail::step_dense with ReLU-L1).
+// detail::step_elementwise with ReLU-L1).
 void BM_Arch_JumpReLU(benchmark::State& s) {
   sae_step(s, arch(sae::Architecture::JumpReLU), kB, kD, kM, kK);
 }
@@ -120,6 +123,77 @@ void BM_Arch_UnmixerLayerNorm(benchmark::State& s) {
   auto p = arch(sae::Architecture::Unmixer);
   p.unmixer.norm = sae::UnmixerNorm::LayerNorm;
   sae_step(s, p, kB, kD, kM, kK);
+}
+
+// A trainer step at a trained-like state with about `l0` active latents per sample: b_enc = −z
+// (θ = z for JumpReLU), z the (1 − l0/m) quantile of the fresh SAE's pre-activations on the
+// first batch (x ~ N(0, I)), fires l0 latents per sample on average. The step then takes the sparse
+// or dense path by the trainer's rule (`density` < 0: the default; 0: always dense; 2: always
+// sparse). Counters: L0 (measured mean over the timed steps) and the useful FLOP rate of the dense
+// step (10·B·d·m).
+void trained_step(benchmark::State& state, sae::SparseAutoencoderParams p, double p_start,
+                  double density) {
+  set_threads(state);
+  const Index B = kB, d = kD, m = kM, l0 = state.range(1);
+  p.d_in = d;
+  p.d_sae = m;
+  sae::SparseAutoencoder<float> model(p, 1);
+  const Matrix<float> pool[2] = {make_batch(d, B, 1), make_batch(d, B, 2)};
+  // z: the (1 − l0/m) quantile of the pre-activations W_enc x of the first batch
+  auto& w = model.weights();
+  Matrix<float> h = w.encoder * pool[0];
+  const Index nth = static_cast<Index>(static_cast<double>(h.size()) *
+                                       (1.0 - static_cast<double>(l0) / static_cast<double>(m)));
+  std::nth_element(h.data(), h.data() + nth, h.data() + h.size());
+  const float z = h.data()[nth];
+  if (w.has_extra("threshold")) {
+    w.extra("threshold").setConstant(z);
+  } else {
+    w.encoder_bias.setConstant(-z);
+  }
+  sae::TrainerParams tp;
+  tp.p_start = tp.p_end = p_start;
+  tp.steps = 1000000;
+  tp.lr = 1e-7;  // Adam costs the same at any lr; a tiny one keeps the codes at this density
+  tp.aux_coefficient = 0.0;
+  tp.sparsity_coefficient = 5.0;
+  tp.sparsity_warmup_fraction = 0.0;
+  tp.lr_warmup_fraction = 0.0;
+  if (density >= 0) tp.sparse_kernel_density = density;
+  sae::Trainer<float> trainer(tp);
+  trainer.begin(model);
+  for (int i = 0; i < 2; ++i) trainer.step(model, pool[i]);
+  Index i = 0;
+  double l0_sum = 0.0;
+  for (auto _ : state) {
+    auto t = trainer.step(model, pool[(i++) & 1]);
+    l0_sum += t.l0;
+    benchmark::DoNotOptimize(t.total);
+  }
+  report(state, B, 10.0 * static_cast<double>(B) * static_cast<double>(d) * static_cast<double>(m));
+  state.counters["L0"] = l0_sum / static_cast<double>(std::max<Index>(1, i));
+}
+
+// Trained states, default path choice. Arguments {threads, L0}.
+void BM_Trained_ReluL1(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::ReluL1), 1.0, -1);
+}
+void BM_Trained_JumpReLU(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::JumpReLU), 1.0, -1);
+}
+void BM_Trained_PAnnealP05(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::PAnneal), 0.5, -1);
+}
+void BM_Trained_Structured(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::Structured), 0.5, -1);
+}
+// The crossover of the two paths (ReLU-L1): the same states forced dense or sparse.
+// Arguments {threads, L0}.
+void BM_Crossover_Dense(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::ReluL1), 1.0, 0.0);
+}
+void BM_Crossover_Sparse(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::ReluL1), 1.0, 2.0);
 }
 
 // Raw-Eigen baseline: the same dense ReLU-L1 step written directly (five GEMMs, Eigen
@@ -231,5 +305,26 @@ ERGO_SAE_BENCH(BM_Arch_ReluL1DecoderNorm);
 ERGO_SAE_BENCH(BM_Arch_PAnnealP05);
 ERGO_SAE_BENCH(BM_Arch_StructuredP05);
 ERGO_SAE_BENCH(BM_Arch_UnmixerLayerNorm);
+
+#define ERGO_SAE_TRAINED(fn, ...)            \
+  BENCHMARK(fn)                              \
+      ->ArgsProduct({{1, 2}, {__VA_ARGS__}}) \
+      ->ArgNames({"threads", "L0"})          \
+      ->Unit(benchmark::kMillisecond)        \
+      ->UseRealTime()                        \
+      ->MinTime(3.0)
+
+// the GEMM these steps ran on (Eigen, or OpenBLAS and its kernel; ergo/core/blas.hpp)
+const bool kGemmContext = [] {
+  benchmark::AddCustomContext("gemm", ergo::blas_description());
+  return true;
+}();
+
+ERGO_SAE_TRAINED(BM_Trained_ReluL1, 32, 128);
+ERGO_SAE_TRAINED(BM_Trained_JumpReLU, 32, 128);
+ERGO_SAE_TRAINED(BM_Trained_PAnnealP05, 32, 128);
+ERGO_SAE_TRAINED(BM_Trained_Structured, 32, 128);
+ERGO_SAE_TRAINED(BM_Crossover_Dense, 128, 256, 512, 1024);
+ERGO_SAE_TRAINED(BM_Crossover_Sparse, 128, 256, 512, 1024);
 
 }  // namespace

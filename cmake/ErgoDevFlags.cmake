@@ -34,3 +34,18 @@ endif()
 # Eigen's headers are treated as system headers so that their warnings do not fail -Werror.
 get_target_property(_eigen_inc Eigen3::Eigen INTERFACE_INCLUDE_DIRECTORIES)
 target_include_directories(ergo_dev SYSTEM INTERFACE ${_eigen_inc})
+
+# ergo_fast_gemm: the tools and benchmarks (not the tests) let Eigen call the system BLAS for its
+# large products when one is installed (ERGO_TOOLS_BLAS, on by default): OpenBLAS's AVX-512
+# kernels ran the reference SAE GEMMs 1.5-1.7x faster than Eigen's own (docs/sae.md, "The fastest
+# GEMM"). The header-only library itself stays BLAS-free unless a user sets ERGO_USE_BLAS. Off in
+# sanitizer builds (OpenBLAS's thread pool is not instrumented).
+add_library(ergo_fast_gemm INTERFACE)
+if(ERGO_TOOLS_BLAS AND NOT ERGO_USE_BLAS AND NOT ERGO_SANITIZE)
+  find_package(BLAS QUIET)
+  if(BLAS_FOUND)
+    target_link_libraries(ergo_fast_gemm INTERFACE BLAS::BLAS)
+    target_compile_definitions(ergo_fast_gemm INTERFACE EIGEN_USE_BLAS)
+    message(STATUS "ergo: tools and benchmarks use the system BLAS for GEMM (${BLAS_LIBRARIES})")
+  endif()
+endif()

@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
         if (root)
           std::cerr << "ergo-sae train: " << comm->size()
                     << (comm->size() == 1 ? " rank" : " ranks") << " x " << Eigen::nbThreads()
-                    << " threads\n";
+                    << " threads, GEMM: " << blas_description() << "\n";
       }
       const tools::TrainCommandResult r = tools::run_train(t, quiet ? nullptr : &bar, *comm);
       if (!root)

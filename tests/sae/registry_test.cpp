@@ -116,14 +116,19 @@ TEST(SaeRegistry, TraitsAgreeWithTheArchitectures) {
     // sparse_branch: encode_sparse differs from encode exactly when the codes have a dense part
     if (m.weights().has_extra("W_dense")) m.weights().extra("W_dense").setConstant(0.3);
     EXPECT_EQ(t.sparse_branch, !(m.encode_sparse(x) == m.encode(x))) << row.name;
-    // the sparse kernels build compressed codes; the dense step leaves them empty
-    sae::Workspace<double> ws;
+    // the sparse kernels build compressed codes, always (sparse_kernels) or when the density
+    // rule asks for them (sparse_by_density; forced here); a dense-only step leaves them empty
+    sae::Workspace<double> ws, ws_sparse;
+    ws_sparse.sparse_kernel_density = 2.0;
     auto g = m.make_gradients();
     sae::LossWeights lw;
     lw.sparsity = 0.5;
     lw.p = 0.5;
+    m.forward_backward(x, lw, ws_sparse, g);
+    EXPECT_EQ(t.sparse_kernels || t.sparse_by_density, ws_sparse.codes.nnz() > 0) << row.name;
+    EXPECT_EQ(t.sparse_by_density, ws_sparse.sparse_path) << row.name;
+    EXPECT_TRUE(!t.sparse_by_density || t.sparse_activation) << row.name;
     m.forward_backward(x, lw, ws, g);
-    EXPECT_EQ(t.sparse_kernels, ws.codes.nnz() > 0) << row.name;
     // anneals_p: the L_p^p penalty of the last batch is reported
     EXPECT_EQ(t.anneals_p, m.lp_penalty(ws, 0.5) > 0.0) << row.name;
   }
@@ -132,8 +137,9 @@ TEST(SaeRegistry, TraitsAgreeWithTheArchitectures) {
 TEST(SaeRegistry, VisitDispatchesToThePolicyClass) {
   auto fields = [](const sae::Traits& t) {
     return std::vector<bool>{t.has_k,          t.has_threshold,     t.pre_bias,
-                             t.sparse_kernels, t.sparse_activation, t.aux_k,
-                             t.anneals_p,      t.sparse_branch,     t.saelens_native};
+                             t.sparse_kernels, t.sparse_by_density, t.sparse_activation,
+                             t.aux_k,          t.anneals_p,         t.sparse_branch,
+                             t.saelens_native};
   };
   for (const auto& row : sae::kArchitectures) {
     const sae::Traits t = sae::visit_architecture(

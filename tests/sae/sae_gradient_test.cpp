@@ -96,12 +96,26 @@ double kink_margin(const sae::SparseAutoencoder<double>& m, const Matrix<double>
   return margin;
 }
 
-// Central-difference gradient of loss(x, w).total with respect to every trainable tensor.
+// The architectures whose step has a dense and a sparse backward pass (elementwise_step.hpp,
+// arch/structured.hpp).
+bool elementwise(const sae::SparseAutoencoderParams& p) {
+  return p.architecture == sae::Architecture::ReluL1 ||
+         p.architecture == sae::Architecture::JumpReLU ||
+         p.architecture == sae::Architecture::PAnneal ||
+         p.architecture == sae::Architecture::Structured;
+}
+
+// Central-difference gradient of loss(x, w).total with respect to every trainable tensor, with
+// the elementwise step forced onto its dense (density 0) or sparse (density 2) path.
 void check_gradients(sae::SparseAutoencoder<double>& m, const Matrix<double>& x,
-                     const sae::LossWeights& lw, const std::string& name) {
+                     const sae::LossWeights& lw, const std::string& name, double density) {
   sae::Workspace<double> ws;
+  ws.sparse_kernel_density = density;
   sae::Weights<double> grad = m.make_gradients();
   m.forward_backward(x, lw, ws, grad);
+  if (elementwise(m.params())) {
+    EXPECT_EQ(ws.sparse_path, density > 1.0) << name;
+  }
   sae::Weights<double> scratch = m.make_gradients();
   auto list = m.parameters(scratch);  // views of the weights (gradients unused here)
   sae::Weights<double> gref = grad;
@@ -200,7 +214,10 @@ TEST(SaeGradient, AllArchitecturesMatchFiniteDifferences) {
       const Matrix<double> z = m.encode(x);
       ASSERT_GT(z.cwiseAbs().minCoeff(), 1e-4) << c.name;  // |SELU| kink at 0
     }
-    check_gradients(m, x, c.weights, c.name);
+    for (double density : {0.0, 2.0}) {
+      check_gradients(m, x, c.weights, c.name + (density > 1 ? " (sparse)" : " (dense)"), density);
+      if (!elementwise(c.params)) break;  // one path only
+    }
   }
 }
 
@@ -216,9 +233,12 @@ TEST(SaeGradient, JumpReluThresholdPseudoGradient) {
   const Matrix<double> x = rng.normal_matrix<double>(kD, kB);
   sae::LossWeights lw;
   lw.sparsity = 0.3;
-  sae::Workspace<double> ws;
-  auto g = m.make_gradients();
+  sae::Workspace<double> ws, ws_sparse;
+  ws_sparse.sparse_kernel_density = 2.0;  // forced sparse path, same gradient to rounding
+  auto g = m.make_gradients(), g_sparse = m.make_gradients();
   m.forward_backward(x, lw, ws, g);
+  m.forward_backward(x, lw, ws_sparse, g_sparse);
+  ASSERT_TRUE(ws_sparse.sparse_path);
   const auto& w = m.weights();
   const Vector<double> theta = w.extra("threshold").col(0);
   Matrix<double> u = x;
@@ -245,6 +265,7 @@ TEST(SaeGradient, JumpReluThresholdPseudoGradient) {
   ASSERT_GT(in_window, 3);  // the kernel window is hit, so the comparison is not 0 == 0
   // same quantities summed in a different order: agreement to rounding (1e-12 ≫ 100·eps·|g|)
   EXPECT_EIGEN_NEAR(Vector<double>(g.extra("threshold").col(0)), ref, 1e-12);
+  EXPECT_EIGEN_NEAR(Vector<double>(g_sparse.extra("threshold").col(0)), ref, 1e-12);
 }
 
 // AuxK: its gradient equals the finite-difference gradient of the auxiliary loss with the

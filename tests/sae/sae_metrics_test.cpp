@@ -275,6 +275,17 @@ TEST(SaeKernels, GeometricMedianAndNuclearNorm) {
   const Matrix<double> G = svd.matrixU().leftCols(4) * svd.matrixV().leftCols(4).transpose();
   EXPECT_EIGEN_NEAR(nw.dA, Matrix<double>(G * M.transpose()), 1e-10);
   EXPECT_EIGEN_NEAR(nw.g1, Vector<double>(G * Vector<double>::Ones(12)), 1e-10);
+  // rank-deficient factors (M of rank 2 in 4 dimensions, as when inputs span a subspace): the
+  // dropped directions carry nothing, and the result is that of the rank-2 product
+  const Matrix<double> M2 = rng.normal_matrix<double>(4, 2) * rng.normal_matrix<double>(2, 12);
+  nw.bt = M2.transpose();
+  const double nuc2 = sae::detail::nuclear_norm_factored(nw, 1e-7);
+  Eigen::JacobiSVD<Matrix<double>> svd2(nw.a * M2, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  ASSERT_LT(svd2.singularValues()(2), 1e-10 * svd2.singularValues()(0));  // rank 2
+  EXPECT_NEAR(nuc2, svd2.singularValues().head(2).sum(), 1e-9);
+  const Matrix<double> G2 = svd2.matrixU().leftCols(2) * svd2.matrixV().leftCols(2).transpose();
+  EXPECT_EIGEN_NEAR(nw.dA, Matrix<double>(G2 * M2.transpose()), 1e-8);
+  EXPECT_EIGEN_NEAR(nw.g1, Vector<double>(G2 * Vector<double>::Ones(12)), 1e-8);
 }
 
 TEST(SaeSynthetic, FiringRatesAndCorrelation) {

@@ -446,7 +446,8 @@ TEST(IoTools, SaeEvalWithCounterfactualPairs) {
   r = run(dir, eval + "'" + dir.file("shuffled.csv") + "' --json '" + dir.file("sh.json") + "'");
   ASSERT_EQ(r.code, 0) << r.err;
   // |Pearson(p̂, label)| of a chance probe: within 4 standard errors (1/√300) of 0
-  for (const auto& c : read_json(dir.file("sh.json"))["counterfactual"]["concepts"])
+  const nlohmann::json shuffled = read_json(dir.file("sh.json"));  // outlives the loop
+  for (const auto& c : shuffled["counterfactual"]["concepts"])
     EXPECT_LT(std::abs(c["probe_label_corr"].get<double>()), 4.0 / std::sqrt(300.0)) << c.dump();
   r = run(dir, eval + "'" + dir.file("bad.csv") + "'");
   EXPECT_EQ(r.code, 1);

@@ -21,6 +21,7 @@
 /// without OpenMP compiles without "unknown pragma" warnings. Without -fopenmp everything runs on
 /// one thread.
 
+#include "blas.hpp"
 #include "types.hpp"
 
 #include <Eigen/Core>
@@ -36,11 +37,12 @@
 
 namespace ergo {
 
-/// \brief Sets the number of threads for Eigen's products and ergo's loops (n >= 1; smaller
-/// values mean 1).
+/// \brief Sets the number of threads for Eigen's products and ergo's loops, and OpenBLAS's when
+/// it is loaded (n >= 1; smaller values mean 1).
 inline void set_num_threads(int n) {
   if (n < 1) n = 1;
   Eigen::setNbThreads(n);
+  set_openblas_threads(n);  // when OpenBLAS is loaded (blas.hpp)
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif

@@ -2,7 +2,8 @@
 #pragma once
 
 /// \file activation.hpp
-/// \brief Activation policies of the dense SAE step (detail::step_dense<Activation, Penalty>):
+/// \brief Activation policies of the elementwise SAE step
+/// (detail::step_elementwise<Activation, Penalty>):
 /// ReLU and JumpReLU with its straight-through threshold gradient.
 ///
 /// An activation policy maps a pre-activation h_i (bias included) to a code z_i, says whether

@@ -3,8 +3,8 @@
 
 /// \file penalty.hpp
 /// \brief Sparsity penalties as policies: L1, decoder-norm-weighted L1, L_p^p, the L0
-/// straight-through estimator (elementwise, used by detail::step_dense<Activation, Penalty>), and
-/// the nuclear norm of a dense branch (used by the Structured SAE).
+/// straight-through estimator (elementwise, used by detail::step_elementwise<Activation, Penalty>),
+/// and the nuclear norm of a dense branch (used by the Structured SAE).
 ///
 /// An elementwise penalty P(z) = λ (1/B) Σ_b Σ_i ρ(z_bi) is built for one step with λ/B and
 /// whatever else it needs (the decoder norms, p). Its interface, used in the fused loops:
@@ -143,8 +143,8 @@ class L0StePenalty {
 /// \brief The nuclear norm (γ/√B) ‖R‖_* of a dense linear branch R = W_R U + b_R 1ᵀ (h × B), and
 /// its gradient with respect to W_R (h × d) and b_R (h).
 ///
-/// R = [W_R b_R] [U; 1ᵀ] has rank <= d + 1, so the norm and its gradient come from thin QR
-/// factorisations of both factors and an SVD of a (d+1) × (d+1) core
+/// R = [W_R b_R] [U; 1ᵀ] has rank <= d + 1, so the norm and its gradient come from the
+/// (d+1) × (d+1) Gram matrices of the factors and two symmetric eigen-decompositions
 /// (detail::nuclear_norm_factored), in double. Dividing by √B rather than B makes the term
 /// independent of the batch size, since ‖R‖_* grows like √B.
 class NuclearNormPenalty {
@@ -164,8 +164,8 @@ class NuclearNormPenalty {
     ws.bt.resize(B, d + 1);
     ws.bt.leftCols(d) = u.transpose().template cast<double>();
     ws.bt.col(d).setOnes();
-    // singular values below 1e-10 σ_max are numerically zero for double factorisations
-    const double nuc = detail::nuclear_norm_factored(ws, 1e-10);
+    // singular values below 1e-7 σ_max are numerically zero for the Gram factorisation
+    const double nuc = detail::nuclear_norm_factored(ws, 1e-7);
     const double c = gamma / std::sqrt(static_cast<double>(B));
     grad_dense += (c * ws.dA.leftCols(d)).template cast<Scalar>();
     grad_bias.col(0) += (c * ws.dA.col(d)).template cast<Scalar>();

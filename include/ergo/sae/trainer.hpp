@@ -323,6 +323,7 @@ class Trainer {
       w.dead = &m_dead;
     }
     w.share = share;
+    m_ws.sparse_kernel_density = m_r.sparse_kernel_density;
     LossTerms t = sae.forward_backward(batch, w, m_ws, m_grad);
     if (dp) t = reduce(sae, batch, t, share);
     m_last = t;

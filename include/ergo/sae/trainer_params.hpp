@@ -8,6 +8,7 @@
 #include "../core/error.hpp"
 #include "../core/types.hpp"
 #include "../nn/schedule.hpp"
+#include "workspace.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -92,7 +93,12 @@ struct TrainerParams {
   Index geometric_median_iterations = 100;  ///< Weiszfeld iterations (> 0)
   std::uint64_t seed = 0;  ///< data order and subsets (the SAE's init has its own seed)
   int threads = 0;         ///< threads for Eigen and ergo loops during fit (0 = leave as set)
-  Index log_every = 100;   ///< steps between callback events and history rows (> 0)
+  /// ReLU-L1, JumpReLU, p-annealing: a step runs the sparse kernels when fewer than this share
+  /// of the batch's code entries need a gradient, else the dense GEMMs; both give the same step
+  /// to rounding. 0 = always dense; > 1 = always sparse. Default: the crossover measured at the
+  /// reference shape (kDefaultSparseKernelDensity; docs/sae.md, "Activation-sparse steps").
+  double sparse_kernel_density = kDefaultSparseKernelDensity;
+  Index log_every = 100;  ///< steps between callback events and history rows (> 0)
 
   void check() const {
     const char* who = "TrainerParams::check";
@@ -133,6 +139,8 @@ struct TrainerParams {
     check_arg(geometric_median_iterations > 0, who, "geometric_median_iterations", "> 0",
               geometric_median_iterations);
     check_arg(threads >= 0, who, "threads", ">= 0", threads);
+    check_arg(sparse_kernel_density >= 0, who, "sparse_kernel_density", ">= 0",
+              sparse_kernel_density);
     check_arg(log_every > 0, who, "log_every", "> 0", log_every);
   }
 

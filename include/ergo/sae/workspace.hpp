@@ -27,6 +27,12 @@ struct SparseStepBuffers {
 
 }  // namespace detail
 
+/// \brief Default density below which the elementwise architectures (ReLU-L1, JumpReLU,
+/// p-annealing) take the sparse backward pass: the share of the m × B code entries that need a
+/// gradient (detail/elementwise_step.hpp). Measured crossover of the two paths at the
+/// reference shape (docs/sae.md, "Activation-sparse steps").
+inline constexpr double kDefaultSparseKernelDensity = 0.08;
+
 /// \brief Preallocated buffers of a training step (reused across steps; allocated on the first
 /// step and whenever the batch size changes). Opaque to users: pass the same one every step.
 ///
@@ -43,6 +49,11 @@ struct Workspace {
   detail::SparseCodes<Scalar> codes;  ///< active latents of the batch (sparse kernels)
   double min_positive = 0.0;          ///< smallest selected positive code (sparse kernels)
   Index step = 0;                     ///< the trainer's step (0-based), for the after-step hooks
+  /// Elementwise architectures: run the sparse kernels when fewer than this share of the m × B
+  /// entries need a gradient (0: always dense; above 1: always sparse). The trainer sets it from
+  /// TrainerParams::sparse_kernel_density.
+  double sparse_kernel_density = kDefaultSparseKernelDensity;
+  bool sparse_path = false;                  ///< the last elementwise step took the sparse path
   detail::SparseStepBuffers<Scalar> sparse;  ///< AuxK and sparse-gradient buffers
 
   /// \brief The architecture's own buffers of type T (default-constructed on first use, and

@@ -29,7 +29,7 @@
 /// - `encode_sparse(sae, params, x, chunk)` (default: encode): the sparse part of the codes,
 ///   when the codes have a dense part.
 ///
-/// Training steps are built from the shared kernels: detail::step_dense<Activation, Penalty>
+/// Training steps are built from the shared kernels: detail::step_elementwise<Activation, Penalty>
 /// (activation.hpp, penalty.hpp) for elementwise activations, detail::step_sparse with a
 /// selection for sparse codes; see docs/sae.md, "Adding an architecture".
 
@@ -57,6 +57,10 @@ struct Traits {
   /// The training step keeps the codes as sparse lists and uses the sparse kernels
   /// (detail/sparse_step.hpp: sparse decode, AuxK, chunked sparse backward).
   bool sparse_kernels = false;
+  /// The training step has a dense and a sparse path and takes the sparse kernels when fewer
+  /// than Workspace::sparse_kernel_density of the batch's code entries need a gradient
+  /// (detail/elementwise_step.hpp; the Structured SAE's S).
+  bool sparse_by_density = false;
   /// The codes are exactly 0 outside a data-dependent active set after the activation (ReLU,
   /// JumpReLU, TopK, ...), so the sparse kernels compute the same step; false for dense codes.
   bool sparse_activation = false;

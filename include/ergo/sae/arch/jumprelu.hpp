@@ -9,7 +9,7 @@
 #include "../../core/error.hpp"
 #include "../activation.hpp"
 #include "../detail/decoder.hpp"
-#include "../detail/dense_step.hpp"
+#include "../detail/elementwise_step.hpp"
 #include "../loss.hpp"
 #include "../penalty.hpp"
 #include "../trainer_params.hpp"
@@ -56,6 +56,7 @@ struct JumpReLU : Base {
     Traits t;
     t.has_threshold = true;
     t.sparse_activation = true;
+    t.sparse_by_density = true;
     t.saelens_native = true;
     return t;
   }();
@@ -94,8 +95,8 @@ struct JumpReLU : Base {
     const Weights<S>& w = sae.weights();
     const double lam_b = lw.sparsity * (1.0 / static_cast<double>(x.cols()));
     const JumpRelu<S> act(w.extras[0].value.data(), grad.extras[0].value.data(), ap.bandwidth);
-    return detail::step_dense(w, sae.params().apply_b_dec_to_input, x, lw, act,
-                              L0StePenalty<S>(lam_b, ap.bandwidth), ws, grad);
+    return detail::step_elementwise(w, sae.params().apply_b_dec_to_input, x, lw, act,
+                                    L0StePenalty<S>(lam_b, ap.bandwidth), ws, grad);
   }
 
   /// θ ← max(θ, 0).

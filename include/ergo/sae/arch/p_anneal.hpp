@@ -9,7 +9,7 @@
 #include "../../core/error.hpp"
 #include "../activation.hpp"
 #include "../detail/decoder.hpp"
-#include "../detail/dense_step.hpp"
+#include "../detail/elementwise_step.hpp"
 #include "../loss.hpp"
 #include "../penalty.hpp"
 #include "../weights.hpp"
@@ -43,6 +43,7 @@ struct PAnneal : Base {
   static constexpr Traits traits = [] {
     Traits t;
     t.sparse_activation = true;
+    t.sparse_by_density = true;
     t.anneals_p = true;
     return t;
   }();
@@ -69,9 +70,9 @@ struct PAnneal : Base {
     const bool pre = sae.params().apply_b_dec_to_input;
     const double lam_b = lw.sparsity * (1.0 / static_cast<double>(x.cols()));
     if (static_cast<S>(lw.p) == S(1))
-      return detail::step_dense(w, pre, x, lw, Relu<S>{}, L1Penalty<S>(lam_b), ws, grad);
-    return detail::step_dense(w, pre, x, lw, Relu<S>{}, LpPenalty<S>(lam_b, lw.p, ap.p_epsilon), ws,
-                              grad);
+      return detail::step_elementwise(w, pre, x, lw, Relu<S>{}, L1Penalty<S>(lam_b), ws, grad);
+    return detail::step_elementwise(w, pre, x, lw, Relu<S>{},
+                                    LpPenalty<S>(lam_b, lw.p, ap.p_epsilon), ws, grad);
   }
 
   /// Mean over the last batch of Σ_i ((z_i + ε_p)^p − ε_p^p) (z is kept in ws.h).

@@ -8,7 +8,7 @@
 #include "../../core/error.hpp"
 #include "../activation.hpp"
 #include "../detail/decoder.hpp"
-#include "../detail/dense_step.hpp"
+#include "../detail/elementwise_step.hpp"
 #include "../loss.hpp"
 #include "../penalty.hpp"
 #include "../weights.hpp"
@@ -38,6 +38,7 @@ struct ReluL1 : Base {
   static constexpr Traits traits = [] {
     Traits t;
     t.sparse_activation = true;
+    t.sparse_by_density = true;
     t.saelens_native = true;
     return t;
   }();
@@ -65,10 +66,10 @@ struct ReluL1 : Base {
     const double lam_b = lw.sparsity * (1.0 / static_cast<double>(x.cols()));
     if (ap.decoder_norm_penalty) {
       const Vector<S> norms = w.decoder.colwise().norm().transpose();  // ‖d_i‖, per latent
-      return detail::step_dense(w, pre, x, lw, Relu<S>{},
-                                DecoderNormL1Penalty<S>(lam_b, norms.data()), ws, grad);
+      return detail::step_elementwise(w, pre, x, lw, Relu<S>{},
+                                      DecoderNormL1Penalty<S>(lam_b, norms.data()), ws, grad);
     }
-    return detail::step_dense(w, pre, x, lw, Relu<S>{}, L1Penalty<S>(lam_b), ws, grad);
+    return detail::step_elementwise(w, pre, x, lw, Relu<S>{}, L1Penalty<S>(lam_b), ws, grad);
   }
 };
 

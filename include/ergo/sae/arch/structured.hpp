@@ -8,7 +8,9 @@
 
 #include "../../core/error.hpp"
 #include "../detail/decoder.hpp"
+#include "../detail/elementwise_step.hpp"
 #include "../detail/nuclear_norm.hpp"
+#include "../detail/sparse_step.hpp"
 #include "../loss.hpp"
 #include "../penalty.hpp"
 #include "../weights.hpp"
@@ -55,7 +57,8 @@ struct Structured : Base {
 
   static constexpr Traits traits = [] {
     Traits t;
-    t.sparse_activation = true;  // the sparse branch S
+    t.sparse_activation = true;
+    t.sparse_by_density = true;  // the sparse branch S (sparse kernels below a density)
     t.anneals_p = true;
     t.sparse_branch = true;
     t.batch_coupled = true;  // (γ/√B)‖R‖_* of the whole batch
@@ -66,6 +69,7 @@ struct Structured : Base {
   template <class Scalar>
   struct Buffers {
     Matrix<Scalar> r, dr;              ///< h × B: R and ∂L/∂R
+    Matrix<Scalar> p, g;               ///< d × d: W_dec,h W_R and ∂x̂ uᵀ (sparse path)
     detail::NuclearWorkspace nuclear;  ///< factorisations of the nuclear norm
   };
 
@@ -130,59 +134,137 @@ struct Structured : Base {
   }
 };
 
-/// The step: S with its L_p^p penalty (L1 while p = 1), R added to the first h latents, dense
+/// The step: S with its L_p^p penalty (L1 while p = 1), R added to the first h latents, the
 /// decode, the nuclear-norm penalty on R, and every gradient.
+///
+/// Two paths, the same step to rounding (tests/sae/elementwise_step_test.cpp):
+/// - dense (S denser than Workspace::sparse_kernel_density): z = S + R, dense decode and GEMM
+///   gradients, ≈ 10·B·d·m + 6·B·d·h FLOP;
+/// - sparse: S's active entries through the sparse kernels (detail/sparse_step.hpp), and R's
+///   part of the decode and of the gradients without forming R when that is cheaper: R is
+///   linear in u, so W_dec,h R = (W_dec,h W_R) u + W_dec,h b_R, ∇W_R = W_dec,hᵀ (∂x̂ uᵀ) and R's
+///   part of ∇W_dec is (∂x̂ uᵀ) W_Rᵀ + (Σ_b ∂x̂_b) b_Rᵀ, all with d × d or d × h products
+///   (6·d²·h + 4·B·d² FLOP instead of 6·B·d·h when h is large).
 template <class S>
 LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Params& ap,
                                        const InputRef<S>& x, const LossWeights& lw,
                                        Workspace<S>& ws, Weights<S>& grad) {
   const Weights<S>& w = sae.weights();
   const bool pre_bias = sae.params().apply_b_dec_to_input;
-  const Index m = sae.d_sae(), B = x.cols();
+  const Index m = sae.d_sae(), d = sae.d_in(), B = x.cols();
   const Matrix<S>& dense = w.extras[0].value;
   const Matrix<S>& dense_bias = w.extras[1].value;
   Matrix<S>& g_dense = grad.extras[0].value;
   Matrix<S>& g_dense_bias = grad.extras[1].value;
   auto& bb = ws.template buffers<Buffers<S>>();
   const Index hr = dense.rows();
+  [[maybe_unused]] const int nt = Eigen::nbThreads();
   LossTerms t;
   ws.u = x;
   if (pre_bias) ws.u.colwise() -= w.decoder_bias;
   ws.h.noalias() = w.encoder * ws.u;
-  ws.h.colwise() += w.encoder_bias;
-  ws.h = ws.h.cwiseMax(S(0));  // S (sparse branch)
+  // S = ReLU(h + b_enc) in place, with its penalty, L0, firing counts and per-sample counts
   const S p = static_cast<S>(lw.p);
   const LpPenalty<S> lp(0.0, lw.p, ap.p_epsilon);
+  auto& c = ws.codes;
+  c.start.resize(static_cast<size_t>(B + 1));
+  c.start[0] = 0;
+  ws.scratch.assign(static_cast<size_t>(nt * m), S(0));
   double pen = 0.0, l0 = 0.0;
-  std::fill(ws.fired.begin(), ws.fired.end(), char(0));
-  for (Index b = 0; b < B; ++b)
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) reduction(+ : pen, l0) if (ergo::detail::worth_splitting(m * B)))
+  for (Index b = 0; b < B; ++b) {
+    S* cnt = ws.scratch.data() +
+             static_cast<size_t>(ergo::detail::thread_index()) * static_cast<size_t>(m);
+    S* hc = ws.h.data() + b * m;
+    const S* benc = w.encoder_bias.data();
+    Index n = 0;
+    double pb = 0.0;
     for (Index i = 0; i < m; ++i) {
-      const S s = ws.h(i, b);
+      const S s = std::max(hc[i] + benc[i], S(0));
+      hc[i] = s;
       if (s > S(0)) {
-        l0 += 1.0;
-        ws.fired[static_cast<size_t>(i)] = 1;
-        pen += p == S(1) ? static_cast<double>(s) : static_cast<double>(lp.value(s));
+        ++n;
+        cnt[i] += S(1);
+        pb += p == S(1) ? static_cast<double>(s) : static_cast<double>(lp.value(s));
       }
     }
+    c.start[static_cast<size_t>(b + 1)] = n;
+    pen += pb;
+    l0 += static_cast<double>(n);
+  }
+  for (Index i = 0; i < m; ++i) {
+    S s = 0;
+    for (int th = 0; th < nt; ++th) s += ws.scratch[static_cast<size_t>(th * m + i)];
+    ws.fired[static_cast<size_t>(i)] = s > S(0);
+  }
+  for (Index b = 0; b < B; ++b)
+    c.start[static_cast<size_t>(b + 1)] += c.start[static_cast<size_t>(b)];
   const double invB = 1.0 / static_cast<double>(B);
   t.l0 = l0 * invB;
   t.sparsity = lw.sparsity * pen * invB;
-  bb.r.noalias() = dense * ws.u;
-  bb.r.colwise() += dense_bias.col(0);
-  ws.z = ws.h;
-  ws.z.topRows(hr) += bb.r;
-  detail::dense_decode_backward(w, x, ws.z, ws, t, grad);
-  bb.dr = ws.dz.topRows(hr);
   const S lam_b = static_cast<S>(lw.sparsity * invB);
-  for (Index b = 0; b < B; ++b)
-    for (Index i = 0; i < m; ++i) {
-      const S s = ws.h(i, b);
-      ws.dz(i, b) = s > S(0) ? ws.dz(i, b) + lam_b * (p == S(1) ? S(1) : lp.derivative(s)) : S(0);
+  auto penalty_gradient = [&](S s) { return lam_b * (p == S(1) ? S(1) : lp.derivative(s)); };
+  const Index nnz = c.start[static_cast<size_t>(B)];
+  const bool sparse = static_cast<double>(nnz) <
+                      ws.sparse_kernel_density * static_cast<double>(m) * static_cast<double>(B);
+  ws.sparse_path = sparse;
+  if (!sparse) {
+    bb.r.noalias() = dense * ws.u;
+    bb.r.colwise() += dense_bias.col(0);
+    ws.z = ws.h;
+    ws.z.topRows(hr) += bb.r;
+    detail::dense_decode_backward(w, x, ws.z, ws, t, grad);
+    bb.dr = ws.dz.topRows(hr);
+    for (Index b = 0; b < B; ++b)
+      for (Index i = 0; i < m; ++i) {
+        const S s = ws.h(i, b);
+        ws.dz(i, b) = s > S(0) ? ws.dz(i, b) + penalty_gradient(s) : S(0);
+      }
+    grad.encoder.noalias() = ws.dz * ws.u.transpose();
+    grad.encoder_bias = ws.dz.rowwise().sum();
+    g_dense.noalias() = bb.dr * ws.u.transpose();
+    g_dense_bias = bb.dr.rowwise().sum();
+  } else {
+    detail::gather_codes(ws.h, ws.h, ws, [](S, S s, Index) { return s > S(0); });
+    detail::sparse_decode(w, ws);  // b_dec + W_dec S
+    const auto dec_h = w.decoder.leftCols(hr);
+    const double dd = static_cast<double>(d), hd = static_cast<double>(hr),
+                 bd = static_cast<double>(B);
+    const bool factored = 6.0 * dd * dd * hd + 4.0 * bd * dd * dd < 6.0 * bd * dd * hd;
+    if (factored) {
+      bb.p.noalias() = dec_h * dense;  // d × d
+      ws.xhat.noalias() += bb.p * ws.u;
+      ws.xhat.colwise() += dec_h * dense_bias.col(0);
+    } else {
+      bb.r.noalias() = dense * ws.u;
+      bb.r.colwise() += dense_bias.col(0);
+      ws.xhat.noalias() += dec_h * bb.r;
     }
-  grad.encoder.noalias() = ws.dz * ws.u.transpose();
-  grad.encoder_bias = ws.dz.rowwise().sum();
-  g_dense.noalias() = bb.dr * ws.u.transpose();
-  g_dense_bias = bb.dr.rowwise().sum();
+    detail::finish_reconstruction(x, ws, t);
+    ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))
+    for (Index b = 0; b < B; ++b) {
+      const auto dxc = ws.dxhat.col(b);
+      for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)];
+           ++e) {
+        const size_t es = static_cast<size_t>(e);
+        c.grad[es] = w.decoder.col(c.index[es]).dot(dxc) + penalty_gradient(c.value[es]);
+      }
+    }
+    detail::sparse_backward(w, ws, grad, false);  // S's part of ∇W_dec, ∇W_enc, ∇b_enc
+    grad.decoder_bias = ws.dxhat.rowwise().sum();
+    if (factored) {
+      bb.g.noalias() = ws.dxhat * ws.u.transpose();  // ∂x̂ uᵀ, d × d
+      g_dense.noalias() = dec_h.transpose() * bb.g;
+      g_dense_bias.col(0).noalias() = dec_h.transpose() * grad.decoder_bias;
+      grad.decoder.leftCols(hr).noalias() += bb.g * dense.transpose();
+      grad.decoder.leftCols(hr).noalias() += grad.decoder_bias * dense_bias.col(0).transpose();
+    } else {
+      bb.dr.noalias() = dec_h.transpose() * ws.dxhat;
+      g_dense.noalias() = bb.dr * ws.u.transpose();
+      g_dense_bias = bb.dr.rowwise().sum();
+      grad.decoder.leftCols(hr).noalias() += ws.dxhat * bb.r.transpose();
+    }
+  }
   if (lw.nuclear > 0.0)
     t.nuclear = NuclearNormPenalty::apply(dense, dense_bias, ws.u, lw.nuclear, bb.nuclear, g_dense,
                                           g_dense_bias);

@@ -4,8 +4,9 @@
 /// \file sparse_step.hpp
 /// \brief The sparse training step and its kernels (private): codes kept as per-sample lists of
 /// active latents (SparseCodes), sparse decode, AuxK on dead latents, and the chunked per-latent
-/// backward pass. TopK and BatchTopK use them today with their own selection; an architecture
-/// whose codes are sparse after an elementwise activation can use them too (docs/sae.md).
+/// backward pass. TopK and BatchTopK use them with their own selection; the elementwise
+/// architectures (elementwise_step.hpp) use the decode and backward kernels when a batch is
+/// sparse enough.
 ///
 /// Cost: one dense GEMM for the encoder, then O(B·k·d) for the decode, ∂L/∂z at the active
 /// entries, the decoder gradient and the encoder gradient (per latent, without write
@@ -24,6 +25,25 @@
 #include <cstdint>
 
 namespace ergo::sae::detail {
+
+/// \brief Sparse decode of the codes ws.codes: ws.xhat_b = b_dec + Σ_e v_e d_{i_e} (d × B), with
+/// B = ws.codes.batch(); entries with v_e = 0 are skipped. O(nnz · d).
+template <class Scalar>
+void sparse_decode(const Weights<Scalar>& wt, Workspace<Scalar>& ws) {
+  const auto& c = ws.codes;
+  const Index B = c.batch();
+  [[maybe_unused]] const int nt = Eigen::nbThreads();
+  [[maybe_unused]] const Index work = c.nnz() * wt.decoder.rows();
+  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(work)))
+  for (Index b = 0; b < B; ++b) {
+    auto xc = ws.xhat.col(b);
+    xc = wt.decoder_bias;
+    for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)]; ++e) {
+      const Scalar v = c.value[static_cast<size_t>(e)];
+      if (v != Scalar(0)) xc.noalias() += v * wt.decoder.col(c.index[static_cast<size_t>(e)]);
+    }
+  }
+}
 
 /// \brief Data-parallel AuxK normaliser: Σ_b ‖e_b − ē‖² over the global batch (ē its global
 /// mean; two sums over ranks), times B_r / B so that the trainer's weighting of this rank's
@@ -201,16 +221,7 @@ LossTerms step_sparse(const Weights<Scalar>& wt, bool pre_bias,
     }
   t.l0 = static_cast<double>(l0) / static_cast<double>(B);
 
-  // sparse decode: x̂_b = b_dec + Σ_e v_e d_{i_e}
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))
-  for (Index b = 0; b < B; ++b) {
-    auto xc = ws.xhat.col(b);
-    xc = wt.decoder_bias;
-    for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)]; ++e) {
-      const Scalar v = c.value[static_cast<size_t>(e)];
-      if (v != Scalar(0)) xc.noalias() += v * wt.decoder.col(c.index[static_cast<size_t>(e)]);
-    }
-  }
+  sparse_decode(wt, ws);
   finish_reconstruction(x, ws, t);
   const bool with_aux = w.aux > 0.0 && w.dead != nullptr && w.aux_k > 0;
   ws.sparse.aux_active = false;
