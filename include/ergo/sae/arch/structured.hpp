@@ -192,22 +192,13 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
     pen += pb;
     l0 += static_cast<double>(n);
   }
-  for (Index i = 0; i < m; ++i) {
-    S s = 0;
-    for (int th = 0; th < nt; ++th) s += ws.scratch[static_cast<size_t>(th * m + i)];
-    ws.fired[static_cast<size_t>(i)] = s > S(0);
-  }
-  for (Index b = 0; b < B; ++b)
-    c.start[static_cast<size_t>(b + 1)] += c.start[static_cast<size_t>(b)];
+  const bool sparse = detail::finish_forward_counts(ws, m, B, nt);
+  [[maybe_unused]] const Index nnz = c.nnz();
   const double invB = 1.0 / static_cast<double>(B);
   t.l0 = l0 * invB;
   t.sparsity = lw.sparsity * pen * invB;
   const S lam_b = static_cast<S>(lw.sparsity * invB);
   auto penalty_gradient = [&](S s) { return lam_b * (p == S(1) ? S(1) : lp.derivative(s)); };
-  const Index nnz = c.start[static_cast<size_t>(B)];
-  const bool sparse = static_cast<double>(nnz) <
-                      ws.sparse_kernel_density * static_cast<double>(m) * static_cast<double>(B);
-  ws.sparse_path = sparse;
   if (!sparse) {
     bb.r.noalias() = dense * ws.u;
     bb.r.colwise() += dense_bias.col(0);

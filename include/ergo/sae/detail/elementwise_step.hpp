@@ -59,6 +59,24 @@ void gather_codes(const Matrix<Scalar>& H, const Matrix<Scalar>& Z, Workspace<Sc
   }
 }
 
+/// \brief Ends a forward pass that left per-thread firing counts in ws.scratch[0, nt·m) and the
+/// per-sample counts of entries that need a gradient in ws.codes.start[1..B]: sets ws.fired,
+/// turns the counts into offsets (start[B] = nnz), and picks the path: sparse when
+/// nnz < ws.sparse_kernel_density · m · B (stored in ws.sparse_path and returned).
+template <class Scalar>
+bool finish_forward_counts(Workspace<Scalar>& ws, Index m, Index B, int nt) {
+  for (Index i = 0; i < m; ++i) {
+    Scalar s = 0;
+    for (int th = 0; th < nt; ++th) s += ws.scratch[static_cast<size_t>(th * m + i)];
+    ws.fired[static_cast<size_t>(i)] = s > Scalar(0);
+  }
+  auto& start = ws.codes.start;
+  for (Index b = 0; b < B; ++b) start[static_cast<size_t>(b + 1)] += start[static_cast<size_t>(b)];
+  ws.sparse_path = static_cast<double>(start[static_cast<size_t>(B)]) <
+                   ws.sparse_kernel_density * static_cast<double>(m) * static_cast<double>(B);
+  return ws.sparse_path;
+}
+
 /// \brief Loss and gradients of a batch x (d × B) for z = Activation(W_enc u + b_enc) and the
 /// elementwise penalty λ (1/B) Σ ρ(z): writes ∇W_enc, ∇b_enc, ∇W_dec, ∇b_dec (and ∇θ through
 /// the activation) into `grad`, ws.fired, and returns the loss terms. The codes stay in ws.h
@@ -125,20 +143,11 @@ LossTerms step_elementwise(const Weights<Scalar>& w, bool pre_bias,
     pen_sum += static_cast<double>(p_acc);
     l0_sum += static_cast<double>(l0);
   }
-  for (Index i = 0; i < m; ++i) {
-    Scalar s = 0;
-    for (int th = 0; th < nt; ++th) s += ws.scratch[static_cast<size_t>(th * m + i)];
-    ws.fired[static_cast<size_t>(i)] = s > Scalar(0);
-  }
-  for (Index b = 0; b < B; ++b)
-    c.start[static_cast<size_t>(b + 1)] += c.start[static_cast<size_t>(b)];
+  const bool sparse = finish_forward_counts(ws, m, B, nt);
+  [[maybe_unused]] const Index nnz = c.nnz();
   const double invB = 1.0 / static_cast<double>(B);
   t.l0 = l0_sum * invB;
   t.sparsity = lw.sparsity * pen_sum * invB;
-  const Index nnz = c.start[static_cast<size_t>(B)];
-  const bool sparse = static_cast<double>(nnz) <
-                      ws.sparse_kernel_density * static_cast<double>(m) * static_cast<double>(B);
-  ws.sparse_path = sparse;
 
   const size_t off1 = static_cast<size_t>(nt * m), off2 = static_cast<size_t>(2 * nt * m);
   if (!sparse) {
