@@ -11,6 +11,7 @@
 //   ./sae_bench --benchmark_filter='Arch'    # JumpReLU, decoder-norm L1, L_p^p, Structured,
 //   Unmixer
 //   ./sae_bench --benchmark_filter='Trained' # activation-sparse steps at L0 ≈ 32 and 128
+//   ./sae_bench --benchmark_filter='Bf16'    # the same steps with bf16 GEMMs (oneDNN)
 //   ./sae_bench --benchmark_filter='Crossover'  # dense vs sparse path by density (ReLU-L1)
 //
 // Run on a quiet machine (see `uptime`); pair with research/perf/sae_torch.py for PyTorch.
@@ -50,8 +51,9 @@ void report(benchmark::State& state, Index B, double flop_per_step) {
 // A full trainer step of the library (Trainer::step on a prepared batch). `p_start` < 1 puts an
 // L_p^p penalty on its general path (p = p_start throughout).
 void sae_step(benchmark::State& state, sae::SparseAutoencoderParams p, Index B, Index d, Index m,
-              Index k, double p_start = 1.0) {
+              Index k, double p_start = 1.0, bool bf16 = false) {
   set_threads(state);
+  if (bf16 && !ergo::bf16_available()) return state.SkipWithError(ergo::bf16_description().c_str());
   p.d_in = d;
   p.d_sae = m;
   if (sae::has_option(p, "k")) sae::set_option(p, "k", std::to_string(k));
@@ -64,6 +66,7 @@ void sae_step(benchmark::State& state, sae::SparseAutoencoderParams p, Index B, 
   tp.sparsity_coefficient = 5.0;
   tp.sparsity_warmup_fraction = 0.0;
   tp.lr_warmup_fraction = 0.0;
+  tp.bf16_gemm = bf16;
   sae::Trainer<float> trainer(tp);
   trainer.begin(model);
   const Matrix<float> pool[2] = {make_batch(d, B, 1), make_batch(d, B, 2)};
@@ -132,8 +135,9 @@ void BM_Arch_UnmixerLayerNorm(benchmark::State& s) {
 // sparse). Counters: L0 (measured mean over the timed steps) and the useful FLOP rate of the dense
 // step (10·B·d·m).
 void trained_step(benchmark::State& state, sae::SparseAutoencoderParams p, double p_start,
-                  double density) {
+                  double density, bool bf16 = false) {
   set_threads(state);
+  if (bf16 && !ergo::bf16_available()) return state.SkipWithError(ergo::bf16_description().c_str());
   const Index B = kB, d = kD, m = kM, l0 = state.range(1);
   p.d_in = d;
   p.d_sae = m;
@@ -160,6 +164,7 @@ void trained_step(benchmark::State& state, sae::SparseAutoencoderParams p, doubl
   tp.sparsity_warmup_fraction = 0.0;
   tp.lr_warmup_fraction = 0.0;
   if (density >= 0) tp.sparse_kernel_density = density;
+  tp.bf16_gemm = bf16;
   sae::Trainer<float> trainer(tp);
   trainer.begin(model);
   for (int i = 0; i < 2; ++i) trainer.step(model, pool[i]);
@@ -194,6 +199,26 @@ void BM_Crossover_Dense(benchmark::State& s) {
 }
 void BM_Crossover_Sparse(benchmark::State& s) {
   trained_step(s, arch(sae::Architecture::ReluL1), 1.0, 2.0);
+}
+
+// The same steps with TrainerParams::bf16_gemm (oneDNN bf16 GEMMs; skipped where unavailable).
+void BM_Bf16_ReluL1(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::ReluL1), kB, kD, kM, kK, 1.0, true);
+}
+void BM_Bf16_TopK32(benchmark::State& s) {
+  sae_step(s, arch(sae::Architecture::TopK), kB, kD, kM, kK, 1.0, true);
+}
+void BM_Bf16_Trained_ReluL1(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::ReluL1), 1.0, -1, true);
+}
+void BM_Bf16_Trained_JumpReLU(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::JumpReLU), 1.0, -1, true);
+}
+void BM_Bf16_Trained_PAnnealP05(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::PAnneal), 0.5, -1, true);
+}
+void BM_Bf16_Trained_Structured(benchmark::State& s) {
+  trained_step(s, arch(sae::Architecture::Structured), 0.5, -1, true);
 }
 
 // Raw-Eigen baseline: the same dense ReLU-L1 step written directly (five GEMMs, Eigen
@@ -288,6 +313,22 @@ void BM_Reference_EncoderGemm(benchmark::State& state) {
   }
   report(state, kB, 2.0 * static_cast<double>(kB * kD * kM));
 }
+// The same product as a bf16 GEMM (ergo::Bf16Gemm: both operands rounded, fp32 accumulation).
+void BM_Bf16_EncoderGemm(benchmark::State& state) {
+  set_threads(state);
+  if (!ergo::bf16_available()) return state.SkipWithError(ergo::bf16_description().c_str());
+  ergo::Rng rng(1);
+  const Matrix<float> We = rng.normal_matrix<float>(kM, kD);
+  const Matrix<float> X = make_batch(kD, kB, 1);
+  Matrix<float> H(kM, kB);
+  ergo::Bf16Gemm gemm;
+  gemm.multiply(H, We, false, X, false);
+  for (auto _ : state) {
+    gemm.multiply(H, We, false, X, false);
+    benchmark::DoNotOptimize(H.data());
+  }
+  report(state, kB, 2.0 * static_cast<double>(kB * kD * kM));
+}
 
 #define ERGO_SAE_BENCH(fn) \
   BENCHMARK(fn)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0)
@@ -305,6 +346,9 @@ ERGO_SAE_BENCH(BM_Arch_ReluL1DecoderNorm);
 ERGO_SAE_BENCH(BM_Arch_PAnnealP05);
 ERGO_SAE_BENCH(BM_Arch_StructuredP05);
 ERGO_SAE_BENCH(BM_Arch_UnmixerLayerNorm);
+ERGO_SAE_BENCH(BM_Bf16_EncoderGemm);
+ERGO_SAE_BENCH(BM_Bf16_ReluL1);
+ERGO_SAE_BENCH(BM_Bf16_TopK32);
 
 #define ERGO_SAE_TRAINED(fn, ...)            \
   BENCHMARK(fn)                              \
@@ -317,6 +361,7 @@ ERGO_SAE_BENCH(BM_Arch_UnmixerLayerNorm);
 // the GEMM these steps ran on (Eigen, or OpenBLAS and its kernel; ergo/core/blas.hpp)
 const bool kGemmContext = [] {
   benchmark::AddCustomContext("gemm", ergo::blas_description());
+  benchmark::AddCustomContext("bf16", ergo::bf16_description());
   return true;
 }();
 
@@ -324,6 +369,10 @@ ERGO_SAE_TRAINED(BM_Trained_ReluL1, 32, 128);
 ERGO_SAE_TRAINED(BM_Trained_JumpReLU, 32, 128);
 ERGO_SAE_TRAINED(BM_Trained_PAnnealP05, 32, 128);
 ERGO_SAE_TRAINED(BM_Trained_Structured, 32, 128);
+ERGO_SAE_TRAINED(BM_Bf16_Trained_ReluL1, 32);
+ERGO_SAE_TRAINED(BM_Bf16_Trained_JumpReLU, 32);
+ERGO_SAE_TRAINED(BM_Bf16_Trained_PAnnealP05, 32);
+ERGO_SAE_TRAINED(BM_Bf16_Trained_Structured, 32);
 ERGO_SAE_TRAINED(BM_Crossover_Dense, 128, 256, 512, 1024);
 ERGO_SAE_TRAINED(BM_Crossover_Sparse, 128, 256, 512, 1024);
 

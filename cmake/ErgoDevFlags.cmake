@@ -49,3 +49,24 @@ if(ERGO_TOOLS_BLAS AND NOT ERGO_USE_BLAS AND NOT ERGO_SANITIZE)
     message(STATUS "ergo: tools and benchmarks use the system BLAS for GEMM (${BLAS_LIBRARIES})")
   endif()
 endif()
+
+# ergo_bf16: bf16 GEMMs through oneDNN (ergo/core/bf16_gemm.hpp; Debian libdnnl-dev) for the
+# tools, the benchmarks and the sae tests: TrainerParams::bf16_gemm / `ergo-sae train --bf16`.
+# Optional (ERGO_DNNL, on when oneDNN is found); without it the header compiles and reports bf16
+# as unavailable. Users link DNNL::dnnl and define ERGO_HAVE_DNNL themselves. Off in sanitizer
+# builds (oneDNN's JIT kernels are not instrumented).
+find_package(dnnl CONFIG QUIET)
+if(ERGO_SANITIZE)
+  set(_ergo_dnnl_default OFF)
+else()
+  set(_ergo_dnnl_default ${dnnl_FOUND})
+endif()
+option(ERGO_DNNL "bf16 GEMMs through oneDNN (libdnnl-dev) in the tools, benchmarks and tests"
+  ${_ergo_dnnl_default})
+add_library(ergo_bf16 INTERFACE)
+if(ERGO_DNNL)
+  find_package(dnnl CONFIG REQUIRED)
+  target_link_libraries(ergo_bf16 INTERFACE DNNL::dnnl)
+  target_compile_definitions(ergo_bf16 INTERFACE ERGO_HAVE_DNNL=1)
+  message(STATUS "ergo: bf16 GEMMs through oneDNN ${dnnl_VERSION}")
+endif()

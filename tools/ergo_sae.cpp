@@ -82,6 +82,8 @@ CLI::App* add_train(CLI::App& app, tools::TrainOptions& t) {
   train->add_option("--dtype", t.dtype,
                     "SAELens weight dtype: float32, float16, bfloat16, float64");
   train->add_option("--threads", tp.threads, "threads (0: default)");
+  train->add_flag("--bf16", tp.bf16_gemm,
+                  "encoder/decoder GEMMs in bf16 (oneDNN, AVX512_BF16; weights stay float)");
   add_metadata_options(train, t.metadata);
   return train;
 }
@@ -186,7 +188,8 @@ int main(int argc, char** argv) {
         if (root)
           std::cerr << "ergo-sae train: " << comm->size()
                     << (comm->size() == 1 ? " rank" : " ranks") << " x " << Eigen::nbThreads()
-                    << " threads, GEMM: " << blas_description() << "\n";
+                    << " threads, GEMM: " << blas_description()
+                    << (t.trainer.bf16_gemm ? "; bf16 GEMMs: " + bf16_description() : "") << "\n";
       }
       const tools::TrainCommandResult r = tools::run_train(t, quiet ? nullptr : &bar, *comm);
       if (!root)

@@ -5,6 +5,7 @@
 /// \brief ergo::core — aliases, Status, errors, portable RNG, log-space helpers, callbacks, the
 /// Communicator of data-parallel code.
 
+#include "core/bf16_gemm.hpp"
 #include "core/blas.hpp"
 #include "core/callback.hpp"
 #include "core/communicator.hpp"

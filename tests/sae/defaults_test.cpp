@@ -8,6 +8,7 @@
 #include <ergo/sae.hpp>
 
 #include "common/test_utils.hpp"
+#include "sae/planted_world.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -130,16 +131,9 @@ TEST(SaeDefaults, ParameterLrScaleMultipliesTheStep) {
   EXPECT_NEAR(b(0), -8e-3, 1e-12);
 }
 
-// The planted world of the recovery test: 64 unit atoms in d = 32 (2× overcomplete), 4 active
-// per sample on average (Zipf frequencies, correlated firing), 128 latents.
+// The planted world of the recovery test (sae/planted_world.hpp), learned with 128 latents.
 sae::SyntheticData<float> planted() {
-  ergo::Rng rng(2024);
-  sae::SyntheticParams sp;
-  sp.d = 32;
-  sp.n_features = 64;
-  sp.samples = ergo::test::scaled(8000, 2000);
-  sp.mean_active = 4;
-  return sae::make_sparse_features<float>(sp, rng);
+  return ergo::test::planted_sae_world();
 }
 
 // Defaults only: the SAE's shape (and k = the true L0 for TopK/BatchTopK, a property of the

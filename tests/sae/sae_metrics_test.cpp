@@ -263,29 +263,35 @@ TEST(SaeKernels, GeometricMedianAndNuclearNorm) {
   EXPECT_NEAR(med(0), 0.0, 1e-8);  // Weiszfeld converges linearly; 1e-8 after 200 steps
   EXPECT_NEAR(med(1), 0.0, 1e-8);
   EXPECT_NEAR(med(2), 4.0, 1e-8);
-  // nuclear norm of A·M against an SVD of the product
+  // nuclear norm of A·M against an SVD of the product: the sum of R's `rank` non-zero singular
+  // values, and the subgradient G = U_rank V_rankᵀ through ∂/∂A = G Mᵀ and G·1, to `tol`
   ergo::Rng rng(8);
   sae::detail::NuclearWorkspace nw;
+  auto check = [&](const Matrix<double>& M, double rel_tol, Index rank, bool cholesky, double tol) {
+    nw.bt = M.transpose();
+    const double nuc = sae::detail::nuclear_norm_factored(nw, rel_tol);
+    EXPECT_EQ(nw.used_cholesky, cholesky);
+    Eigen::JacobiSVD<Matrix<double>> svd(nw.a * M, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    const auto& sv = svd.singularValues();
+    if (rank < sv.size()) {
+      ASSERT_LT(sv(rank), 1e-10 * sv(0));  // R has exactly this rank
+    }
+    EXPECT_NEAR(nuc, sv.head(rank).sum(), tol);
+    const Matrix<double> G =
+        svd.matrixU().leftCols(rank) * svd.matrixV().leftCols(rank).transpose();
+    EXPECT_EIGEN_NEAR(nw.dA, Matrix<double>(G * M.transpose()), tol);
+    EXPECT_EIGEN_NEAR(nw.g1, Vector<double>(G * Vector<double>::Ones(M.cols())), tol);
+  };
   nw.a = rng.normal_matrix<double>(7, 4);
   const Matrix<double> M = rng.normal_matrix<double>(4, 12);
-  nw.bt = M.transpose();
-  const double nuc = sae::detail::nuclear_norm_factored(nw, 1e-12);
-  Eigen::JacobiSVD<Matrix<double>> svd(nw.a * M, Eigen::ComputeThinU | Eigen::ComputeThinV);
-  EXPECT_NEAR(nuc, svd.singularValues().sum(), 1e-10);
-  const Matrix<double> G = svd.matrixU().leftCols(4) * svd.matrixV().leftCols(4).transpose();
-  EXPECT_EIGEN_NEAR(nw.dA, Matrix<double>(G * M.transpose()), 1e-10);
-  EXPECT_EIGEN_NEAR(nw.g1, Vector<double>(G * Vector<double>::Ones(12)), 1e-10);
-  // rank-deficient factors (M of rank 2 in 4 dimensions, as when inputs span a subspace): the
-  // dropped directions carry nothing, and the result is that of the rank-2 product
-  const Matrix<double> M2 = rng.normal_matrix<double>(4, 2) * rng.normal_matrix<double>(2, 12);
-  nw.bt = M2.transpose();
-  const double nuc2 = sae::detail::nuclear_norm_factored(nw, 1e-7);
-  Eigen::JacobiSVD<Matrix<double>> svd2(nw.a * M2, Eigen::ComputeThinU | Eigen::ComputeThinV);
-  ASSERT_LT(svd2.singularValues()(2), 1e-10 * svd2.singularValues()(0));  // rank 2
-  EXPECT_NEAR(nuc2, svd2.singularValues().head(2).sum(), 1e-9);
-  const Matrix<double> G2 = svd2.matrixU().leftCols(2) * svd2.matrixV().leftCols(2).transpose();
-  EXPECT_EIGEN_NEAR(nw.dA, Matrix<double>(G2 * M2.transpose()), 1e-8);
-  EXPECT_EIGEN_NEAR(nw.g1, Vector<double>(G2 * Vector<double>::Ones(12)), 1e-8);
+  check(M, 1e-12, 4, true, 1e-10);  // M Mᵀ well conditioned: Cholesky
+  // rank-deficient M (rank 2 in 4 dimensions, as when inputs span a subspace): the
+  // eigen-decomposition drops M Mᵀ's null space, which carries nothing
+  check(rng.normal_matrix<double>(4, 2) * rng.normal_matrix<double>(2, 12), 1e-7, 2, false, 1e-8);
+  // rank-deficient A with a well-conditioned M (the dense branch early in training): Cholesky,
+  // and only R's two non-zero singular directions carry a subgradient
+  nw.a = rng.normal_matrix<double>(7, 2) * rng.normal_matrix<double>(2, 4);
+  check(M, 1e-7, 2, true, 1e-8);
 }
 
 TEST(SaeSynthetic, FiringRatesAndCorrelation) {

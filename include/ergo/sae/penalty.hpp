@@ -144,9 +144,9 @@ class L0StePenalty {
 /// its gradient with respect to W_R (h × d) and b_R (h).
 ///
 /// R = [W_R b_R] [U; 1ᵀ] has rank <= d + 1, so the norm and its gradient come from the
-/// (d+1) × (d+1) Gram matrices of the factors and two symmetric eigen-decompositions
-/// (detail::nuclear_norm_factored), in double. Dividing by √B rather than B makes the term
-/// independent of the batch size, since ‖R‖_* grows like √B.
+/// (d+1) × (d+1) Gram matrices of the factors, a Cholesky factorisation and one symmetric
+/// eigen-decomposition (detail::nuclear_norm_factored), in double. Dividing by √B rather than B
+/// makes the term independent of the batch size, since ‖R‖_* grows like √B.
 class NuclearNormPenalty {
  public:
   /// \brief Adds (γ/√B) ∂‖R‖_*/∂W_R to `grad_dense` and ∂/∂b_R to `grad_bias`; returns the term.

@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ergo::sae {
@@ -283,6 +284,12 @@ class Trainer {
     m_failed = false;
     m_grad_norm = 0.0;
     m_monitor.begin(sae.weights().decoder, /*from_start=*/true);
+    m_ws.bf16.reset();
+    if (m_r.bf16_gemm) {
+      check_arg(std::is_same_v<Scalar, float>, "Trainer::begin", "bf16_gemm",
+                "a float SAE (Scalar = float)", "a double SAE");
+      m_ws.bf16 = std::make_shared<Bf16Gemm>();  // throws when this build or CPU has no bf16
+    }
   }
 
   /// \brief One line with the settings of the run (after begin()): the resolved values, each

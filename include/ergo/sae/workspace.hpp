@@ -4,11 +4,13 @@
 /// \file workspace.hpp
 /// \brief Workspace: the preallocated buffers of an SAE training step, reused across steps.
 
+#include "../core/bf16_gemm.hpp"
 #include "../core/types.hpp"
 #include "detail/sparse_codes.hpp"
 
 #include <any>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace ergo::sae {
@@ -53,7 +55,10 @@ struct Workspace {
   /// entries need a gradient (0: always dense; above 1: always sparse). The trainer sets it from
   /// TrainerParams::sparse_kernel_density.
   double sparse_kernel_density = kDefaultSparseKernelDensity;
-  bool sparse_path = false;                  ///< the last elementwise step took the sparse path
+  bool sparse_path = false;  ///< the last elementwise step took the sparse path
+  /// bf16 GEMMs (float SAEs only): when set, the step's encoder and decoder GEMMs run through it
+  /// (detail::gemm). The trainer sets it from TrainerParams::bf16_gemm.
+  std::shared_ptr<Bf16Gemm> bf16;
   detail::SparseStepBuffers<Scalar> sparse;  ///< AuxK and sparse-gradient buffers
 
   /// \brief The architecture's own buffers of type T (default-constructed on first use, and

@@ -162,7 +162,7 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
   LossTerms t;
   ws.u = x;
   if (pre_bias) ws.u.colwise() -= w.decoder_bias;
-  ws.h.noalias() = w.encoder * ws.u;
+  detail::gemm<false, false>(ws, ws.h, w.encoder, ws.u);
   // S = ReLU(h + b_enc) in place, with its penalty, L0, firing counts and per-sample counts
   const S p = static_cast<S>(lw.p);
   const LpPenalty<S> lp(0.0, lw.p, ap.p_epsilon);
@@ -211,7 +211,7 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
         const S s = ws.h(i, b);
         ws.dz(i, b) = s > S(0) ? ws.dz(i, b) + penalty_gradient(s) : S(0);
       }
-    grad.encoder.noalias() = ws.dz * ws.u.transpose();
+    detail::gemm<false, true>(ws, grad.encoder, ws.dz, ws.u);
     grad.encoder_bias = ws.dz.rowwise().sum();
     g_dense.noalias() = bb.dr * ws.u.transpose();
     g_dense_bias = bb.dr.rowwise().sum();

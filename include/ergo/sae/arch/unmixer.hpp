@@ -271,7 +271,7 @@ LossTerms Unmixer::forward_backward(const SparseAutoencoder<S>& sae, const Param
   const Weights<S>& w = sae.weights();
   const Index m = sae.d_sae(), B = x.cols();
   LossTerms t;
-  ws.h.noalias() = w.encoder * x;
+  detail::gemm<false, false>(ws, ws.h, w.encoder, x);
   ws.h.colwise() += w.encoder_bias;
   const bool normed = ap.norm != UnmixerNorm::None;
   if (normed) normalize_forward(w, ap, ws, B);
@@ -296,7 +296,7 @@ LossTerms Unmixer::forward_backward(const SparseAutoencoder<S>& sae, const Param
   t.sparsity = lw.sparsity * pen * invB;
   t.l0 = l0 * invB;
   if (normed) normalize_backward(w, ap, ws, grad, B);
-  grad.encoder.noalias() = ws.dz * x.transpose();
+  detail::gemm<false, true>(ws, grad.encoder, ws.dz, x);
   grad.encoder_bias = ws.dz.rowwise().sum();
   t.total = t.reconstruction + t.sparsity;
   return t;

@@ -10,7 +10,25 @@
 #include "../weights.hpp"
 #include "../workspace.hpp"
 
+#include <type_traits>
+
 namespace ergo::sae::detail {
+
+/// \brief c = op(a) op(b) (op = transpose when TA / TB) for a training step: on ws.bf16 (bf16
+/// operands, fp32 accumulation) when it is set and Scalar is float, else Eigen's product.
+template <bool TA, bool TB, class Scalar, class A, class B>
+void gemm(Workspace<Scalar>& ws, Matrix<Scalar>& c, const A& a, const B& b) {
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (ws.bf16) {
+      ws.bf16->multiply(c, a, TA, b, TB);
+      return;
+    }
+  }
+  if constexpr (!TA && !TB) c.noalias() = a * b;
+  if constexpr (!TA && TB) c.noalias() = a * b.transpose();
+  if constexpr (TA && !TB) c.noalias() = a.transpose() * b;
+  if constexpr (TA && TB) c.noalias() = a.transpose() * b.transpose();
+}
 
 /// \brief Pre-activations of an inference chunk: u = x − b_dec (or x when `pre_bias` is false),
 /// h = W_enc u + b_enc. x: d × n; u: d × n; h: m × n (both resized).
@@ -45,12 +63,12 @@ template <class Scalar>
 void dense_decode_backward(const Weights<Scalar>& w, const Eigen::Ref<const Matrix<Scalar>>& x,
                            const Matrix<Scalar>& Z, Workspace<Scalar>& ws, LossTerms& t,
                            Weights<Scalar>& grad) {
-  ws.xhat.noalias() = w.decoder * Z;
+  gemm<false, false>(ws, ws.xhat, w.decoder, Z);
   ws.xhat.colwise() += w.decoder_bias;
   finish_reconstruction(x, ws, t);
-  grad.decoder.noalias() = ws.dxhat * Z.transpose();
+  gemm<false, true>(ws, grad.decoder, ws.dxhat, Z);
   grad.decoder_bias = ws.dxhat.rowwise().sum();
-  ws.dz.noalias() = w.decoder.transpose() * ws.dxhat;
+  gemm<true, false>(ws, ws.dz, w.decoder, ws.dxhat);
 }
 
 }  // namespace ergo::sae::detail

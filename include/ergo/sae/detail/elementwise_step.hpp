@@ -103,7 +103,7 @@ LossTerms step_elementwise(const Weights<Scalar>& w, bool pre_bias,
 
   ws.u = x;
   if (pre_bias) ws.u.colwise() -= w.decoder_bias;
-  ws.h.noalias() = w.encoder * ws.u;
+  detail::gemm<false, false>(ws, ws.h, w.encoder, ws.u);
   Matrix<Scalar>& Z = Activation::kSeparateCodes ? ws.z : ws.h;  // else z overwrites h
   // an entry needs a gradient when ∂L/∂z passes to h, or it feeds the θ pseudo-gradient
   auto needs_gradient = [](const Activation& a, Scalar hv, Scalar zv, Index i) {
@@ -175,7 +175,7 @@ LossTerms step_elementwise(const Weights<Scalar>& w, bool pre_bias,
         if constexpr (Penalty::kSumsCodes) acc1[i] += zc[i];
       }
     }
-    grad.encoder.noalias() = ws.dz * ws.u.transpose();
+    detail::gemm<false, true>(ws, grad.encoder, ws.dz, ws.u);
   } else {
     // gather the entries that need a gradient (same predicate and order as the count above)
     gather_codes(ws.h, Z, ws,

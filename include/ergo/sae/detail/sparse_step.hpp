@@ -208,7 +208,7 @@ LossTerms step_sparse(const Weights<Scalar>& wt, bool pre_bias,
   LossTerms t;
   ws.u = x;
   if (pre_bias) ws.u.colwise() -= wt.decoder_bias;
-  ws.h.noalias() = wt.encoder * ws.u;
+  gemm<false, false>(ws, ws.h, wt.encoder, ws.u);
   auto& c = ws.codes;
   select(ws, B);  // adds b_enc (fused with the selection's own pass)
   const Index nnz = c.nnz();
