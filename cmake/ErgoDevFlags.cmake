@@ -53,20 +53,27 @@ endif()
 # ergo_bf16: bf16 GEMMs through oneDNN (ergo/core/bf16_gemm.hpp; Debian libdnnl-dev) for the
 # tools, the benchmarks and the sae tests: TrainerParams::bf16_gemm / `ergo-sae train --bf16`.
 # Optional (ERGO_DNNL, on when oneDNN is found); without it the header compiles and reports bf16
-# as unavailable. Users link DNNL::dnnl and define ERGO_HAVE_DNNL themselves. Off in sanitizer
-# builds (oneDNN's JIT kernels are not instrumented).
-find_package(dnnl CONFIG QUIET)
-if(ERGO_SANITIZE)
-  set(_ergo_dnnl_default OFF)
+# as unavailable. Users link oneDNN and define ERGO_HAVE_DNNL themselves. Found by its header and
+# library rather than its CMake package: Debian's dnnl-config.cmake also requires the OpenCL
+# development files (its GPU runtime), which the CPU kernels used here do not need. Off in
+# sanitizer builds (oneDNN's JIT kernels are not instrumented).
+find_path(ERGO_DNNL_INCLUDE_DIR dnnl.hpp)
+find_library(ERGO_DNNL_LIBRARY dnnl)
+if(ERGO_DNNL_INCLUDE_DIR AND ERGO_DNNL_LIBRARY AND NOT ERGO_SANITIZE)
+  set(_ergo_dnnl_default ON)
 else()
-  set(_ergo_dnnl_default ${dnnl_FOUND})
+  set(_ergo_dnnl_default OFF)
 endif()
 option(ERGO_DNNL "bf16 GEMMs through oneDNN (libdnnl-dev) in the tools, benchmarks and tests"
   ${_ergo_dnnl_default})
 add_library(ergo_bf16 INTERFACE)
 if(ERGO_DNNL)
-  find_package(dnnl CONFIG REQUIRED)
-  target_link_libraries(ergo_bf16 INTERFACE DNNL::dnnl)
+  if(NOT ERGO_DNNL_INCLUDE_DIR OR NOT ERGO_DNNL_LIBRARY)
+    message(FATAL_ERROR "ERGO_DNNL is ON but oneDNN was not found: install Debian's libdnnl-dev "
+                        "or set ERGO_DNNL_INCLUDE_DIR and ERGO_DNNL_LIBRARY")
+  endif()
+  target_include_directories(ergo_bf16 SYSTEM INTERFACE ${ERGO_DNNL_INCLUDE_DIR})
+  target_link_libraries(ergo_bf16 INTERFACE ${ERGO_DNNL_LIBRARY})
   target_compile_definitions(ergo_bf16 INTERFACE ERGO_HAVE_DNNL=1)
-  message(STATUS "ergo: bf16 GEMMs through oneDNN ${dnnl_VERSION}")
+  message(STATUS "ergo: bf16 GEMMs through oneDNN (${ERGO_DNNL_LIBRARY})")
 endif()

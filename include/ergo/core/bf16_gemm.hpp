@@ -7,10 +7,11 @@
 /// primitive, for CPUs with AVX512_BF16 (where a bf16 product runs at twice the fp32 rate).
 ///
 /// oneDNN is optional: this header compiles without it, and then bf16_available() is false and
-/// constructing a Bf16Gemm throws. With CMake, link the `ergo_bf16` target (it defines
-/// ERGO_HAVE_DNNL and links oneDNN, from Debian's libdnnl-dev); elsewhere define ERGO_HAVE_DNNL
-/// and link -ldnnl, in every translation unit of the program alike (the class's layout depends
-/// on it). oneDNN runs on the process's OpenMP threads (omp_get_max_threads()).
+/// constructing a Bf16Gemm throws. ergo's own tools, benchmarks and tests link the CMake target
+/// `ergo_bf16` (it defines ERGO_HAVE_DNNL and links oneDNN, from Debian's libdnnl-dev); elsewhere
+/// define ERGO_HAVE_DNNL and link -ldnnl, in every translation unit of the program alike (the
+/// class's layout depends on it). oneDNN runs on the process's OpenMP threads
+/// (omp_get_max_threads()).
 ///
 /// Rounding an operand to bf16 keeps 8 significant bits (relative error ≤ 2⁻⁹ per entry), so a
 /// product of length K has a relative error of roughly 2⁻⁹/√K·(typical) to 2⁻⁹ (worst case);
@@ -48,7 +49,7 @@ inline std::string bf16_description() {
   return bf16_available() ? s + " (AVX512_BF16)"
                           : s + ", but this CPU has no AVX512_BF16 (bf16 GEMMs unavailable)";
 #else
-  return "built without oneDNN (bf16 GEMMs unavailable; link the ergo_bf16 CMake target)";
+  return "built without oneDNN (bf16 GEMMs unavailable: define ERGO_HAVE_DNNL and link oneDNN)";
 #endif
 }
 

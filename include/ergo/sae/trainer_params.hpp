@@ -100,8 +100,8 @@ struct TrainerParams {
   double sparse_kernel_density = kDefaultSparseKernelDensity;
   /// Run the step's encoder and decoder GEMMs in bf16 (operands rounded to bfloat16, products
   /// accumulated in float; weights, gradients and Adam state stay float) through oneDNN
-  /// (core/bf16_gemm.hpp). Needs a float SAE, a build with oneDNN (CMake target ergo_bf16) and
-  /// a CPU with AVX512_BF16; Trainer::begin throws otherwise. Off by default: docs/sae.md
+  /// (core/bf16_gemm.hpp). Needs a float SAE, a build with oneDNN (ERGO_HAVE_DNNL) and a CPU
+  /// with AVX512_BF16; Trainer::begin throws otherwise. Off by default: docs/sae.md
   /// ("bf16 GEMMs") measures its speed and its effect on dictionary recovery.
   bool bf16_gemm = false;
   Index log_every = 100;  ///< steps between callback events and history rows (> 0)
