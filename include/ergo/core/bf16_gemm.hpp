@@ -76,7 +76,9 @@ class Bf16Gemm {
                 const Eigen::Ref<const Matrix<float>>& b, bool tb) {
     const Index M = ta ? a.cols() : a.rows(), K = ta ? a.rows() : a.cols();
     const Index K2 = tb ? b.cols() : b.rows(), N = tb ? b.rows() : b.cols();
-    check_arg(K == K2, "Bf16Gemm::multiply", "b", detail::str_cat(K, " inner rows"), K2);
+    check_arg(K == K2, "Bf16Gemm::multiply", "b",
+              detail::str_cat("op(b) with ", K, " rows (op(a)'s columns)"),
+              detail::str_cat(K2, " rows"));
     c.resize(M, N);
     if (M == 0 || N == 0) return;
     if (K == 0) {
@@ -102,10 +104,11 @@ class Bf16Gemm {
   struct Impl {
     dnnl::engine eng{dnnl::engine::kind::cpu, 0};
     dnnl::stream strm{eng};
-    std::map<std::tuple<Index, Index, Index, bool, bool, Index, Index, Index>, Plan> plans;
+    std::map<std::tuple<Index, Index, Index, bool, bool, Index, Index>, Plan> plans;
 
-    Plan& plan(Index M, Index N, Index K, bool ta, bool tb, Index lda, Index ldb, Index ldc) {
-      const auto key = std::make_tuple(M, N, K, ta, tb, lda, ldb, ldc);
+    // C is a plain matrix (outer stride M), so the shape, flags and A's and B's strides are the key
+    Plan& plan(Index M, Index N, Index K, bool ta, bool tb, Index lda, Index ldb) {
+      const auto key = std::make_tuple(M, N, K, ta, tb, lda, ldb);
       auto it = plans.find(key);
       if (it != plans.end()) return it->second;
       using md = dnnl::memory::desc;
@@ -114,7 +117,7 @@ class Bf16Gemm {
       Plan p;
       p.src32 = md({N, K}, dt::f32, tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
       p.wei32 = md({K, M}, dt::f32, ta ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1});
-      p.dst32 = md({N, M}, dt::f32, dnnl::memory::dims{ldc, 1});
+      p.dst32 = md({N, M}, dt::f32, dnnl::memory::dims{M, 1});
       const md src16({N, K}, dt::bf16, tag::any), wei16({K, M}, dt::bf16, tag::any);
       const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src16, wei16, p.dst32), eng);
       p.src16 = dnnl::memory(pd.src_desc(), eng);
@@ -127,7 +130,7 @@ class Bf16Gemm {
 
     void run(Matrix<float>& c, const Eigen::Ref<const Matrix<float>>& a, bool ta,
              const Eigen::Ref<const Matrix<float>>& b, bool tb, Index M, Index N, Index K) {
-      Plan& p = plan(M, N, K, ta, tb, a.outerStride(), b.outerStride(), c.rows());
+      Plan& p = plan(M, N, K, ta, tb, a.outerStride(), b.outerStride());
       // oneDNN takes non-const handles; it only reads the sources
       dnnl::memory a32(p.wei32, eng, const_cast<float*>(a.data()));
       dnnl::memory b32(p.src32, eng, const_cast<float*>(b.data()));
