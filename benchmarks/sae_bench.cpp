@@ -360,7 +360,7 @@ ERGO_SAE_BENCH(BM_Bf16_TopK32);
 
 // the GEMM these steps ran on (Eigen, or OpenBLAS and its kernel; ergo/core/blas.hpp)
 const bool kGemmContext = [] {
-  benchmark::AddCustomContext("gemm", ergo::blas_description());
+  benchmark::AddCustomContext("gemm", ergo::blas_description(2));  // warns as for 2 threads
   benchmark::AddCustomContext("bf16", ergo::bf16_description());
   return true;
 }();

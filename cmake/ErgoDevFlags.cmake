@@ -40,13 +40,30 @@ target_include_directories(ergo_dev SYSTEM INTERFACE ${_eigen_inc})
 # kernels ran the reference SAE GEMMs 1.5-1.7x faster than Eigen's own (docs/sae.md, "The fastest
 # GEMM"). The header-only library itself stays BLAS-free unless a user sets ERGO_USE_BLAS. Off in
 # sanitizer builds (OpenBLAS's thread pool is not instrumented).
+#
+# When the BLAS found is OpenBLAS and Debian's OpenMP build of it is installed
+# (libopenblas0-openmp, ERGO_OPENBLAS_OPENMP), they load that build whatever the system's default
+# (the pthreads build, by Debian's alternatives): linked by its path, with its directory in the
+# run path. The pthreads build's idle threads spin after each call and slowed ergo's own parallel
+# loops up to 2x at 2 threads (ergo/core/blas.hpp, docs/sae.md "Benchmark").
+option(ERGO_OPENBLAS_OPENMP "Tools and benchmarks load OpenBLAS's OpenMP build when installed" ON)
 add_library(ergo_fast_gemm INTERFACE)
 if(ERGO_TOOLS_BLAS AND NOT ERGO_USE_BLAS AND NOT ERGO_SANITIZE)
   find_package(BLAS QUIET)
   if(BLAS_FOUND)
-    target_link_libraries(ergo_fast_gemm INTERFACE BLAS::BLAS)
+    set(_blas BLAS::BLAS)
+    set(_openblas_omp "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp/libopenblas.so.0")
+    if(ERGO_OPENBLAS_OPENMP AND BLAS_LIBRARIES MATCHES "openblas" AND EXISTS "${_openblas_omp}")
+      set(_blas "${_openblas_omp}")
+      set(CMAKE_INSTALL_RPATH_USE_LINK_PATH ON)  # installed tools keep finding it
+    endif()
+    target_link_libraries(ergo_fast_gemm INTERFACE ${_blas})
     target_compile_definitions(ergo_fast_gemm INTERFACE EIGEN_USE_BLAS)
-    message(STATUS "ergo: tools and benchmarks use the system BLAS for GEMM (${BLAS_LIBRARIES})")
+    set(ERGO_FAST_GEMM_BLAS "${_blas}")  # tests/CMakeLists.txt: ergo_blas_tests
+    if(_blas STREQUAL "BLAS::BLAS")
+      set(_blas "${BLAS_LIBRARIES}")
+    endif()
+    message(STATUS "ergo: tools and benchmarks use the system BLAS for GEMM (${_blas})")
   endif()
 endif()
 

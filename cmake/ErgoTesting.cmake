@@ -12,7 +12,7 @@
 # distinct names, or a namespace named after the file, for helpers).
 option(ERGO_UNITY_TESTS "Compile each test suite as one unity translation unit" ON)
 function(ergo_add_test_suite target)
-  cmake_parse_arguments(ARG "" "LABEL" "SOURCES" ${ARGN})
+  cmake_parse_arguments(ARG "" "LABEL;PREFIX" "SOURCES" ${ARGN})
   add_executable(${target} ${ARG_SOURCES})
   if(ERGO_UNITY_TESTS)
     set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 0)
@@ -22,5 +22,9 @@ function(ergo_add_test_suite target)
   target_link_libraries(${target} PRIVATE ergo_dev GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_definitions(${target} PRIVATE
     ERGO_SOURCE_DIR="${PROJECT_SOURCE_DIR}" ERGO_BINARY_DIR="${PROJECT_BINARY_DIR}")
-  gtest_discover_tests(${target} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${ARG_LABEL})
+  set(_prefix)
+  if(ARG_PREFIX)
+    set(_prefix TEST_PREFIX ${ARG_PREFIX})  # test names unique when sources are built twice
+  endif()
+  gtest_discover_tests(${target} DISCOVERY_TIMEOUT 60 ${_prefix} PROPERTIES LABELS ${ARG_LABEL})
 endfunction()

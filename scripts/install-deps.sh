@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(g++ make cmake libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
           libcli11-dev nlohmann-json3-dev liblbfgspp-dev libspectra-dev gnuplot-nox
-          clang-format libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev)
+          clang-format libopenmpi-dev openmpi-bin libopenblas-dev libopenblas0-openmp
+          libdnnl-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

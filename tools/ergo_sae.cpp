@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
         if (root)
           std::cerr << "ergo-sae train: " << comm->size()
                     << (comm->size() == 1 ? " rank" : " ranks") << " x " << Eigen::nbThreads()
-                    << " threads, GEMM: " << blas_description()
+                    << " threads, GEMM: " << blas_description(Eigen::nbThreads())
                     << (t.trainer.bf16_gemm ? "; bf16 GEMMs: " + bf16_description() : "") << "\n";
       }
       const tools::TrainCommandResult r = tools::run_train(t, quiet ? nullptr : &bar, *comm);

@@ -371,7 +371,7 @@ inline nlohmann::json TrainRun::export_results(const TrainCommandResult& res) {
   rep["input_scale"] = m_scale;
   rep["ranks"] = m_comm.size();
   rep["threads_per_rank"] = Eigen::nbThreads();
-  rep["gemm"] = blas_description();
+  rep["gemm"] = blas_description(Eigen::nbThreads());
   rep["bf16_gemm"] = m_trainer.resolved_params().bf16_gemm;
   rep["train_samples"] = m_src.train_size();
   rep["validation_samples_held_out"] = m_src.validation_size();

@@ -14,5 +14,6 @@
 #include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/status.hpp"
+#include "core/symmetric_eigen.hpp"
 #include "core/types.hpp"
 #include "version.hpp"

@@ -272,3 +272,44 @@ TEST(CoreLogspace, ExpOfLogGivesExactZerosForMinusInfinity) {
   logits << 1.0, -std::numeric_limits<double>::infinity(), 2.0;
   EXPECT_EQ(softmax_cols(logits)(1, 0), 0.0);
 }
+
+// ------------------------------------------------------------------ parallel ----
+
+TEST(CoreParallel, RunSideBySideRunsBothAndRethrowsTheFirstError) {
+  for (const int threads : {1, 2}) {
+    SCOPED_TRACE(threads);
+    const ThreadLimit limit(threads);
+    // both run, each exactly once, on distinct threads when two are asked for and available
+    int a = 0, b = 0, ta = -1, tb = -1;
+    detail::run_side_by_side(
+        threads,
+        [&] {
+          ++a;
+          ta = detail::thread_index();
+        },
+        [&] {
+          ++b;
+          tb = detail::thread_index();
+        });
+    EXPECT_EQ(a, 1);
+    EXPECT_EQ(b, 1);
+#ifdef _OPENMP
+    if (threads == 2 && omp_get_max_threads() >= 2) {
+      EXPECT_NE(ta, tb);
+    }
+#endif
+    // an exception in either is rethrown after both finished; f's wins when both throw
+    bool g_ran = false;
+    EXPECT_THROW(detail::run_side_by_side(
+                     threads, [] { throw RuntimeError("f"); }, [&] { g_ran = true; }),
+                 RuntimeError);
+    EXPECT_TRUE(g_ran);
+    try {
+      detail::run_side_by_side(
+          threads, [] { throw RuntimeError("f"); }, [] { throw InvalidArgument("g"); });
+      FAIL() << "no throw";
+    } catch (const RuntimeError& e) {
+      EXPECT_STREQ(e.what(), "f");
+    }
+  }
+}

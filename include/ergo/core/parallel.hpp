@@ -27,6 +27,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <exception>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -99,6 +100,15 @@ inline bool worth_splitting(Index work) {
   return work >= 2 * kParallelGrain;
 }
 
+/// True inside an active OpenMP parallel region (more than one thread).
+inline bool in_parallel_region() {
+#ifdef _OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
 /// Index of the calling thread inside an OpenMP parallel region (0 outside or without OpenMP).
 inline int thread_index() {
 #ifdef _OPENMP
@@ -120,6 +130,42 @@ inline int loop_threads(Index n, Index grain) {
   (void)grain;
   return 1;
 #endif
+}
+
+/// \brief Runs `f` and `g` at the same time, `f` on the calling thread and `g` on a second one,
+/// when `threads` >= 2 and the caller is not already inside a parallel region (parallel loops
+/// inside either then run on its one thread); else f, then g. For a step that cannot be split
+/// across threads (`f`) beside independent work (`g`). At most one of them may change the thread
+/// count, and only for its own duration (a ThreadLimit). An exception from either is rethrown
+/// after both have run (f's when both throw).
+template <class F, class G>
+void run_side_by_side(int threads, F&& f, G&& g) {
+  std::exception_ptr ef, eg;
+  auto run = [](auto& fn, std::exception_ptr& e) {
+    try {
+      fn();
+    } catch (...) {
+      e = std::current_exception();
+    }
+  };
+#ifdef _OPENMP
+  if (threads >= 2 && !in_parallel_region()) {
+#pragma omp parallel num_threads(2)
+    {
+      const int id = omp_get_thread_num();
+      if (id == 0) run(f, ef);
+      if (id == 1 || omp_get_num_threads() == 1) run(g, eg);
+    }
+  } else
+#else
+  (void)threads;
+#endif
+  {
+    run(f, ef);
+    run(g, eg);
+  }
+  if (ef) std::rethrow_exception(ef);
+  if (eg) std::rethrow_exception(eg);
 }
 
 /// \brief Calls f(begin, end, thread) on a static partition of [0, n) into equal contiguous

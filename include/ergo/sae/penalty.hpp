@@ -147,30 +147,50 @@ class L0StePenalty {
 /// (d+1) × (d+1) Gram matrices of the factors, a Cholesky factorisation and one symmetric
 /// eigen-decomposition (detail::nuclear_norm_factored), in double. Dividing by √B rather than B
 /// makes the term independent of the batch size, since ‖R‖_* grows like √B.
+///
+/// Three calls per step, in order: prepare, decompose (one thread: it may run beside other
+/// work), finish, which adds (γ/√B) ∂‖R‖_*/∂W_R to ∇W_R and ∂/∂b_R to ∇b_R and returns the term.
 class NuclearNormPenalty {
  public:
-  /// \brief Adds (γ/√B) ∂‖R‖_*/∂W_R to `grad_dense` and ∂/∂b_R to `grad_bias`; returns the term.
+  /// \brief Stage 1 (all threads): the factors A = [W_R b_R] and M = [U; 1ᵀ] in double, their
+  /// Gram matrices and CᵀC (detail::nuclear_norm_prepare).
   /// \param dense W_R (h × d) \param bias b_R (h × 1) \param u U (d × B)
-  /// \param gamma γ >= 0 \param ws reusable factorisation storage
-  /// \param grad_dense ∇W_R (h × d) \param grad_bias ∇b_R (h × 1)
+  /// \param ws reusable factorisation storage
   template <class Scalar>
-  static double apply(const Matrix<Scalar>& dense, const Matrix<Scalar>& bias,
-                      const Matrix<Scalar>& u, double gamma, detail::NuclearWorkspace& ws,
-                      Matrix<Scalar>& grad_dense, Matrix<Scalar>& grad_bias) {
+  static void prepare(const Matrix<Scalar>& dense, const Matrix<Scalar>& bias,
+                      const Matrix<Scalar>& u, detail::NuclearWorkspace& ws) {
     const Index hr = dense.rows(), d = dense.cols(), B = u.cols();
     ws.a.resize(hr, d + 1);
     ws.a.leftCols(d) = dense.template cast<double>();
     ws.a.col(d) = bias.col(0).template cast<double>();
-    ws.bt.resize(B, d + 1);
-    ws.bt.leftCols(d) = u.transpose().template cast<double>();
-    ws.bt.col(d).setOnes();
-    // singular values below 1e-7 σ_max are numerically zero for the Gram factorisation
-    const double nuc = detail::nuclear_norm_factored(ws, 1e-7);
-    const double c = gamma / std::sqrt(static_cast<double>(B));
+    ws.m.resize(d + 1, B);
+    ws.m.topRows(d) = u.template cast<double>();
+    ws.m.row(d).setOnes();
+    detail::nuclear_norm_prepare(ws, kRelTol);
+  }
+
+  /// \brief Stage 2 (one thread; may run beside work that does not touch `ws`): the
+  /// eigen-decomposition.
+  static void decompose(detail::NuclearWorkspace& ws) { detail::nuclear_norm_decompose(ws); }
+
+  /// \brief Stage 3 (all threads): adds the gradients; returns the term (γ/√B) ‖R‖_*.
+  /// \param gamma γ >= 0 \param grad_dense ∇W_R (h × d) \param grad_bias ∇b_R (h × 1)
+  template <class Scalar>
+  static double finish(double gamma, detail::NuclearWorkspace& ws, Matrix<Scalar>& grad_dense,
+                       Matrix<Scalar>& grad_bias) {
+    const bool nonzero = ws.pending;
+    const double nuc = detail::nuclear_norm_finish(ws, kRelTol);
+    if (!nonzero) return 0.0;  // R = 0: the subgradient is 0
+    const Index d = ws.a.cols() - 1;
+    const double c = gamma / std::sqrt(static_cast<double>(ws.m.cols()));
     grad_dense += (c * ws.dA.leftCols(d)).template cast<Scalar>();
     grad_bias.col(0) += (c * ws.dA.col(d)).template cast<Scalar>();
     return c * nuc;
   }
+
+ private:
+  // singular values below 1e-7 σ_max are numerically zero for the Gram factorisation
+  static constexpr double kRelTol = 1e-7;
 };
 
 }  // namespace ergo::sae

@@ -162,6 +162,10 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
   LossTerms t;
   ws.u = x;
   if (pre_bias) ws.u.colwise() -= w.decoder_bias;
+  // The nuclear norm in three stages: its eigen-decomposition runs on one thread, beside the
+  // sparse path's gathering and decoding of S (which touch neither its workspace nor the BLAS).
+  const bool nuclear = lw.nuclear > 0.0;
+  if (nuclear) NuclearNormPenalty::prepare(dense, dense_bias, ws.u, bb.nuclear);
   detail::gemm<false, false>(ws, ws.h, w.encoder, ws.u);
   // S = ReLU(h + b_enc) in place, with its penalty, L0, firing counts and per-sample counts
   const S p = static_cast<S>(lw.p);
@@ -216,8 +220,12 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
     g_dense.noalias() = bb.dr * ws.u.transpose();
     g_dense_bias = bb.dr.rowwise().sum();
   } else {
-    detail::gather_codes(ws.h, ws.h, ws, [](S, S s, Index) { return s > S(0); });
-    detail::sparse_decode(w, ws);  // b_dec + W_dec S
+    ergo::detail::run_side_by_side(
+        nuclear ? nt : 1, [&] { NuclearNormPenalty::decompose(bb.nuclear); },
+        [&] {
+          detail::gather_codes(ws.h, ws.h, ws, [](S, S s, Index) { return s > S(0); });
+          detail::sparse_decode(w, ws);  // b_dec + W_dec S
+        });
     const auto dec_h = w.decoder.leftCols(hr);
     const double dd = static_cast<double>(d), hd = static_cast<double>(hr),
                  bd = static_cast<double>(B);
@@ -256,9 +264,10 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
       grad.decoder.leftCols(hr).noalias() += ws.dxhat * bb.r.transpose();
     }
   }
-  if (lw.nuclear > 0.0)
-    t.nuclear = NuclearNormPenalty::apply(dense, dense_bias, ws.u, lw.nuclear, bb.nuclear, g_dense,
-                                          g_dense_bias);
+  if (nuclear) {
+    if (!sparse) NuclearNormPenalty::decompose(bb.nuclear);
+    t.nuclear = NuclearNormPenalty::finish(lw.nuclear, bb.nuclear, g_dense, g_dense_bias);
+  }
   if (pre_bias) {
     grad.decoder_bias.noalias() -= w.encoder.transpose() * grad.encoder_bias;
     grad.decoder_bias.noalias() -= dense.transpose() * g_dense_bias.col(0);
