@@ -11,7 +11,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -108,6 +110,11 @@ TEST(SaeElementwiseStep, SparseAndDensePathsAgree) {
     EXPECT_NEAR(td.reconstruction, ts.reconstruction, 1e-5 * td.reconstruction) << c.name;
     EXPECT_NEAR(td.sparsity, ts.sparsity, 1e-6 * (1.0 + td.sparsity)) << c.name;
     EXPECT_EQ(dense_ws.fired, sparse_ws.fired) << c.name;
+    if (model.traits().anneals_p) {  // the λ rescaling's L_p^p means (from the codes when sparse)
+      const double ld = model.lp_penalty(dense_ws, 0.7), ls = model.lp_penalty(sparse_ws, 0.7);
+      ASSERT_GT(ld, 0.0) << c.name;
+      EXPECT_NEAR(ld, ls, 1e-6 * ld) << c.name;
+    }
     auto agree = [&](const Matrix<float>& a, const Matrix<float>& b, const char* what) {
       const double scale = std::max(max_abs(a), 1e-30);
       ASSERT_GT(max_abs(a), 0.0) << c.name << " " << what;  // not a trivial 0 == 0
@@ -119,6 +126,87 @@ TEST(SaeElementwiseStep, SparseAndDensePathsAgree) {
     agree(gd.decoder_bias, gs.decoder_bias, "b_dec");
     for (size_t q = 0; q < gd.extras.size(); ++q)
       agree(gd.extras[q].value, gs.extras[q].value, gd.extras[q].name.c_str());
+  }
+}
+
+// EntryLists: parts over contiguous sample ranges land at their offsets in the codes; a part that
+// dropped an entry makes the lists incomplete.
+TEST(SaeElementwiseStep, EntryListsCopyIntoTheCodesAtTheirOffsets) {
+  sae::detail::EntryLists<float> lists;
+  lists.reset(2);
+  // samples 0..1 on part 0 (entries 3, 5 | 1), samples 2..3 on part 1 (none | 0, 7)
+  lists.parts[0].start(0, 10);
+  lists.parts[0].add(3, 0.5f);
+  lists.parts[0].add(5, 1.5f);
+  lists.parts[0].add(1, 2.5f);
+  lists.parts[1].start(2, 10);
+  lists.parts[1].add(0, 3.5f);
+  lists.parts[1].add(7, 4.5f);
+  ASSERT_TRUE(lists.complete());
+  sae::detail::SparseCodes<float> codes;
+  codes.start = {0, 2, 3, 3, 5};
+  codes.reserve(4, 8, 5);
+  lists.copy_to(codes);
+  EXPECT_EQ(codes.index, (std::vector<std::int32_t>{3, 5, 1, 0, 7}));
+  EXPECT_EQ(codes.value, (std::vector<float>{0.5f, 1.5f, 2.5f, 3.5f, 4.5f}));
+  lists.parts[1].start(2, 1);
+  lists.parts[1].add(0, 3.5f);
+  EXPECT_TRUE(lists.complete());
+  lists.parts[1].add(7, 4.5f);  // over the cap: dropped
+  EXPECT_FALSE(lists.complete());
+  EXPECT_EQ(lists.parts[1].index.size(), 1u);
+  lists.reset(2);  // a new pass: parts not started do not count
+  EXPECT_TRUE(lists.complete());
+}
+
+// The Structured step collects S's entries per thread, each thread keeping at most its share of
+// a sparse batch's entries. A batch whose first half is dense and second half empty takes the
+// sparse path overall while the first thread's list overflows: the codes then come from a scan
+// of S, and the step still matches the dense path.
+TEST(SaeElementwiseStep, StructuredOverflowingEntryListFallsBackToAScan) {
+  const Index d = 24, m = 256, B = 400;
+  auto p = elementwise_cases(d, m)[5].params;  // structured_full_width
+  ASSERT_EQ(p.architecture, sae::Architecture::Structured);
+  p.apply_b_dec_to_input = false;
+  ergo::Rng rng(4);
+  sae::SparseAutoencoder<float> model(p, rng);
+  make_sparse(model, rng);
+  Matrix<float> x = rng.normal_matrix<float>(d, B);
+  x.leftCols(B / 2) *= 2.0f;     // more active codes
+  x.rightCols(B / 2).setZero();  // none: b_enc < 0
+  const auto& w = model.weights();
+  const Matrix<float> s =
+      ((w.encoder * x).colwise() + w.encoder_bias).cwiseMax(0.0f);  // S of the batch
+  const double mb = static_cast<double>(m * B);
+  const double rho = static_cast<double>((s.array() > 0.0f).count()) / mb;
+  ASSERT_GT(rho, 0.005);
+  ASSERT_EQ((s.rightCols(B / 2).array() > 0.0f).count(), 0);
+  sae::LossWeights lw;
+  lw.sparsity = 0.4;
+  lw.p = 0.6;  // nuclear 0: the forward pass runs on all threads
+  sae::Workspace<float> dense_ws, sparse_ws;
+  dense_ws.sparse_kernel_density = 0.0;
+  sparse_ws.sparse_kernel_density = 1.5 * rho;  // the batch: sparse; its dense half: over
+  const ergo::ThreadLimit two(2);
+  sae::Weights<float> gd = model.make_gradients(), gs = model.make_gradients();
+  const sae::LossTerms td = model.forward_backward(x, lw, dense_ws, gd);
+  const sae::LossTerms ts = model.forward_backward(x, lw, sparse_ws, gs);
+  ASSERT_TRUE(sparse_ws.sparse_path);
+  const auto& lists = sparse_ws.buffers<sae::arch::Structured::Buffers<float>>().entries;
+  if (ergo::num_threads() >= 2) {
+    EXPECT_FALSE(lists.complete()) << "the first thread's list should have overflowed";
+  }
+  EXPECT_EQ(td.l0, ts.l0);
+  EXPECT_NEAR(td.reconstruction, ts.reconstruction, 1e-5 * td.reconstruction);
+  EXPECT_NEAR(model.lp_penalty(dense_ws, 0.7), model.lp_penalty(sparse_ws, 0.7),
+              1e-6 * model.lp_penalty(dense_ws, 0.7));
+  const std::vector<std::pair<const Matrix<float>*, const Matrix<float>*>> grads = {
+      {&gd.encoder, &gs.encoder},
+      {&gd.decoder, &gs.decoder},
+      {&gd.extras[0].value, &gs.extras[0].value}};
+  for (const auto& [a, b] : grads) {
+    ASSERT_GT(max_abs(*a), 0.0);
+    EXPECT_LT(max_abs(Matrix<float>(*a - *b)) / max_abs(*a), 1e-4);
   }
 }
 

@@ -20,9 +20,11 @@ namespace sae = ergo::sae;
 // and the subgradient G = U_rank V_rankᵀ through ∂/∂A = G Mᵀ and G·1, to `tol`; checks which
 // factorisation of M Mᵀ was taken.
 void check_nuclear(sae::detail::NuclearWorkspace& nw, const Matrix<double>& A,
-                   const Matrix<double>& M, double rel_tol, Index rank, bool cholesky, double tol) {
+                   const Matrix<double>& M, double rel_tol, Index rank, bool cholesky, double tol,
+                   bool ones_row = false) {
   nw.a = A;
   nw.m = M;
+  nw.ones_row = ones_row;
   const double nuc = sae::detail::nuclear_norm_factored(nw, rel_tol);
   EXPECT_EQ(nw.used_cholesky, cholesky);
   Eigen::JacobiSVD<Matrix<double>> svd(A * M, Eigen::ComputeThinU | Eigen::ComputeThinV);
@@ -66,6 +68,63 @@ TEST(NuclearNorm, LargerFactorsOnBothPaths) {
                 rng.normal_matrix<double>(r, 20) * rng.normal_matrix<double>(20, B), 1e-7, 20,
                 false, 1e-8);
   check_nuclear(nw, rng.normal_matrix<double>(h, r), M, 1e-7, r, true, 1e-8);
+}
+
+// M with a last row of ones (the penalty's [U; 1ᵀ]): M 1 read off M Mᵀ gives the same G·1.
+TEST(NuclearNorm, OnesRowReadsTheRowSumsOffTheGramMatrix) {
+  ergo::Rng rng(10);
+  sae::detail::NuclearWorkspace nw;
+  Matrix<double> M = rng.normal_matrix<double>(6, 30);
+  M.row(5).setOnes();
+  const Matrix<double> A = rng.normal_matrix<double>(9, 6);
+  check_nuclear(nw, A, M, 1e-7, 6, true, 1e-8, true);
+  M.row(5).setConstant(2.0);  // a wrong flag is caught: G·1 then differs
+  nw.a = A;
+  nw.m = M;
+  nw.ones_row = true;
+  sae::detail::nuclear_norm_factored(nw, 1e-7);
+  const Vector<double> wrong = nw.g1;
+  nw.ones_row = false;
+  sae::detail::nuclear_norm_factored(nw, 1e-7);
+  EXPECT_GT((wrong - nw.g1).cwiseAbs().maxCoeff(), 1e-3);
+}
+
+// NuclearNormPenalty's gradient of (γ/√B)‖W_R U + b_R 1ᵀ‖_* against the SVD of R, in double and
+// in float (where the last product, [W_R b_R] K, is formed in float): to 1e-8 and 1e-4 of its
+// largest entry, the float case against the SVD of its own rounded inputs.
+template <class S>
+void check_penalty(double tol) {
+  ergo::Rng rng(11);
+  const Index h = 40, d = 12, B = 60;
+  const double gamma = 0.7;
+  const Matrix<S> dense = rng.normal_matrix<double>(h, d).cast<S>();
+  const Matrix<S> bias = rng.normal_matrix<double>(h, 1).cast<S>();
+  const Matrix<S> u = rng.normal_matrix<double>(d, B).cast<S>();
+  sae::detail::NuclearWorkspace nw;
+  sae::NuclearNormPenalty::prepare(dense, bias, u, nw);
+  sae::NuclearNormPenalty::decompose(nw);
+  Matrix<S> g_dense = Matrix<S>::Zero(h, d), g_bias = Matrix<S>::Zero(h, 1);
+  const double term = sae::NuclearNormPenalty::finish(gamma, dense, bias, nw, g_dense, g_bias);
+  const Matrix<double> ud = u.template cast<double>();
+  const Matrix<double> R = dense.template cast<double>() * ud +
+                           bias.template cast<double>() * Matrix<double>::Ones(1, B);
+  Eigen::JacobiSVD<Matrix<double>> svd(R, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  const double c = gamma / std::sqrt(static_cast<double>(B));
+  const Index rank = d + 1;  // R = [W_R b_R][U; 1ᵀ] has rank d + 1 < min(h, B)
+  ASSERT_LT(svd.singularValues()(rank), 1e-10 * svd.singularValues()(0));
+  const Matrix<double> G = svd.matrixU().leftCols(rank) * svd.matrixV().leftCols(rank).transpose();
+  const Matrix<double> want_dense = c * G * ud.transpose();
+  const Vector<double> want_bias = c * G * Vector<double>::Ones(B);
+  EXPECT_NEAR(term, c * svd.singularValues().head(rank).sum(), tol * term);
+  EXPECT_EIGEN_NEAR(Matrix<double>(g_dense.template cast<double>()), want_dense,
+                    tol * want_dense.cwiseAbs().maxCoeff());
+  EXPECT_EIGEN_NEAR(Vector<double>(g_bias.col(0).template cast<double>()), want_bias,
+                    tol * want_bias.cwiseAbs().maxCoeff());
+}
+
+TEST(NuclearNorm, PenaltyGradientInDoubleAndFloat) {
+  check_penalty<double>(1e-8);
+  check_penalty<float>(1e-4);
 }
 
 }  // namespace

@@ -188,6 +188,17 @@ TEST(SaeKernels, TopKAndBatchTopKSelection) {
         EXPECT_EQ(val[static_cast<size_t>(j)],
                   h[static_cast<size_t>(want[static_cast<size_t>(j)])]);
       }
+      // the same selection of h0 + bias with h0 = h − bias (multiples of 1/8: exact in float)
+      std::vector<float> bias(static_cast<size_t>(m)), h0(static_cast<size_t>(m));
+      for (size_t i = 0; i < bias.size(); ++i) {
+        bias[i] = static_cast<float>(std::round(rng.normal() * 8) / 8);
+        h0[i] = h[i] - bias[i];
+      }
+      std::vector<std::int32_t> idx_b(static_cast<size_t>(k));
+      std::vector<float> val_b(static_cast<size_t>(k));
+      sae::detail::top_k_column(h0.data(), m, k, idx_b.data(), val_b.data(), bias.data());
+      EXPECT_EQ(idx_b, idx) << "with a bias, m " << m << " k " << k;
+      EXPECT_EQ(val_b, val) << "with a bias, m " << m << " k " << k;
     }
   }
 }

@@ -17,9 +17,11 @@
 /// \endcode
 
 #include "../core/error.hpp"
+#include "../core/parallel.hpp"
 #include "../core/types.hpp"
 #include "detail/common.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -76,7 +78,18 @@ Index parameter_count(const ParameterList<Scalar>& params) {
 template <class Scalar>
 double global_grad_norm(const ParameterList<Scalar>& params) {
   double s = 0.0;
-  for (const auto& p : params) s += p.grad.template cast<double>().squaredNorm();
+  std::vector<double> part(static_cast<size_t>(std::max(num_threads(), 1)));
+  for (const auto& p : params) {
+    // per-thread partial sums in double over contiguous ranges (reproducible per thread count)
+    std::fill(part.begin(), part.end(), 0.0);
+    const Scalar* g = p.grad.data();
+    detail::parallel_for(p.grad.size(), detail::grain_for(1), [&](Index b, Index e, int t) {
+      using Array = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+      part[static_cast<size_t>(t)] =
+          Eigen::Map<const Array>(g + b, e - b).template cast<double>().square().sum();
+    });
+    for (double v : part) s += v;
+  }
   return std::sqrt(s);
 }
 

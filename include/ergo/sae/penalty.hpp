@@ -22,6 +22,7 @@
 /// that the compiler cannot tell apart from the stores of the loop).
 
 #include "../core/types.hpp"
+#include "detail/kernels.hpp"
 #include "detail/nuclear_norm.hpp"
 
 #include <cmath>
@@ -153,7 +154,8 @@ class L0StePenalty {
 class NuclearNormPenalty {
  public:
   /// \brief Stage 1 (all threads): the factors A = [W_R b_R] and M = [U; 1ᵀ] in double, their
-  /// Gram matrices and CᵀC (detail::nuclear_norm_prepare).
+  /// Gram matrices and CᵀC (detail::nuclear_norm_prepare; each factor is converted on the thread
+  /// that forms its Gram matrix).
   /// \param dense W_R (h × d) \param bias b_R (h × 1) \param u U (d × B)
   /// \param ws reusable factorisation storage
   template <class Scalar>
@@ -161,30 +163,44 @@ class NuclearNormPenalty {
                       const Matrix<Scalar>& u, detail::NuclearWorkspace& ws) {
     const Index hr = dense.rows(), d = dense.cols(), B = u.cols();
     ws.a.resize(hr, d + 1);
-    ws.a.leftCols(d) = dense.template cast<double>();
-    ws.a.col(d) = bias.col(0).template cast<double>();
     ws.m.resize(d + 1, B);
-    ws.m.topRows(d) = u.template cast<double>();
-    ws.m.row(d).setOnes();
-    detail::nuclear_norm_prepare(ws, kRelTol);
+    ws.ones_row = true;
+    detail::nuclear_norm_prepare(
+        ws, kRelTol,
+        [&] {
+          ws.m.topRows(d) = u.template cast<double>();
+          ws.m.row(d).setOnes();
+        },
+        [&] {
+          ws.a.leftCols(d) = dense.template cast<double>();
+          ws.a.col(d) = bias.col(0).template cast<double>();
+        });
   }
 
   /// \brief Stage 2 (one thread; may run beside work that does not touch `ws`): the
   /// eigen-decomposition.
   static void decompose(detail::NuclearWorkspace& ws) { detail::nuclear_norm_decompose(ws); }
 
-  /// \brief Stage 3 (all threads): adds the gradients; returns the term (γ/√B) ‖R‖_*.
-  /// \param gamma γ >= 0 \param grad_dense ∇W_R (h × d) \param grad_bias ∇b_R (h × 1)
+  /// \brief Stage 3 (all threads): adds the gradients (γ/√B) [W_R b_R] K to [∇W_R ∇b_R] and
+  /// returns the term (γ/√B) ‖R‖_*. K = F P Fᵀ ((d+1) × (d+1)) comes from the factorisation in
+  /// double; the h × (d+1) product is formed in Scalar from the weights themselves (the result
+  /// is a Scalar gradient, and a float GEMM costs half a double one).
+  /// \param gamma γ >= 0 \param dense W_R (h × d) \param bias b_R (h × 1) \param ws as prepared
+  /// \param grad_dense ∇W_R (h × d) \param grad_bias ∇b_R (h × 1)
   template <class Scalar>
-  static double finish(double gamma, detail::NuclearWorkspace& ws, Matrix<Scalar>& grad_dense,
+  static double finish(double gamma, const Matrix<Scalar>& dense, const Matrix<Scalar>& bias,
+                       detail::NuclearWorkspace& ws, Matrix<Scalar>& grad_dense,
                        Matrix<Scalar>& grad_bias) {
     const bool nonzero = ws.pending;
     const double nuc = detail::nuclear_norm_finish(ws, kRelTol);
     if (!nonzero) return 0.0;  // R = 0: the subgradient is 0
-    const Index d = ws.a.cols() - 1;
+    const Index d = dense.cols();
     const double c = gamma / std::sqrt(static_cast<double>(ws.m.cols()));
-    grad_dense += (c * ws.dA.leftCols(d)).template cast<Scalar>();
-    grad_bias.col(0) += (c * ws.dA.col(d)).template cast<Scalar>();
+    const Matrix<Scalar> kc = (c * ws.k).template cast<Scalar>();  // c K, symmetric
+    grad_dense.noalias() += dense * kc.topLeftCorner(d, d);
+    detail::add_outer(grad_dense, bias.col(0), kc.col(d).head(d));  // K is symmetric
+    grad_bias.col(0).noalias() += dense * kc.col(d).head(d);
+    grad_bias.col(0) += kc(d, d) * bias.col(0);
     return c * nuc;
   }
 

@@ -116,20 +116,24 @@ nn::ParameterList<Scalar> SparseAutoencoder<Scalar>::parameters(Weights<Scalar>&
 
 template <class Scalar>
 void SparseAutoencoder<Scalar>::project_decoder_gradient(Weights<Scalar>& g) const {
-  const Index m = d_sae();
-  for (Index i = 0; i < m; ++i) {
-    const auto col = m_w.decoder.col(i);
-    const Scalar n2 = col.squaredNorm();
-    if (n2 > Scalar(0)) g.decoder.col(i) -= (g.decoder.col(i).dot(col) / n2) * col;
-  }
+  ergo::detail::parallel_for(d_sae(), ergo::detail::grain_for(d_in()), [&](Index b, Index e, int) {
+    for (Index i = b; i < e; ++i) {
+      const auto col = m_w.decoder.col(i);
+      const Scalar n2 = col.squaredNorm();
+      if (n2 > Scalar(0)) g.decoder.col(i) -= (g.decoder.col(i).dot(col) / n2) * col;
+    }
+  });
 }
 
 template <class Scalar>
 void SparseAutoencoder<Scalar>::normalize_decoder() {
-  for (Index i = 0; i < m_w.decoder.cols(); ++i) {
-    const Scalar n = m_w.decoder.col(i).norm();
-    if (n > Scalar(0)) m_w.decoder.col(i) /= n;
-  }
+  ergo::detail::parallel_for(m_w.decoder.cols(), ergo::detail::grain_for(m_w.decoder.rows()),
+                             [&](Index b, Index e, int) {
+                               for (Index i = b; i < e; ++i) {
+                                 const Scalar n = m_w.decoder.col(i).norm();
+                                 if (n > Scalar(0)) m_w.decoder.col(i) /= n;
+                               }
+                             });
 }
 
 template <class Scalar>

@@ -17,10 +17,9 @@ namespace ergo::sae {
 
 namespace detail {
 
-/// Buffers of the sparse kernels beyond the codes themselves: AuxK and the encoder gradient.
+/// Buffers of the sparse kernels beyond the codes themselves (AuxK).
 template <class Scalar>
 struct SparseStepBuffers {
-  Matrix<Scalar> enc_grad_t;            ///< d × m: transposed sparse encoder gradient
   Matrix<Scalar> aux_target, aux_dhat;  ///< d × B: AuxK residual target and its decode grad
   SparseCodes<Scalar> aux;              ///< AuxK active dead latents
   std::vector<std::int32_t> dead_list;  ///< AuxK dead latent indices

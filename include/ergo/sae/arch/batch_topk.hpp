@@ -94,7 +94,6 @@ struct BatchTopK : Base {
   template <class S>
   static void prepare(const SparseAutoencoder<S>& sae, const Params& ap, Workspace<S>& ws,
                       Index B) {
-    ws.sparse.enc_grad_t.resize(sae.d_in(), sae.d_sae());
     ws.codes.reserve(B, sae.d_sae(), ap.k * B);
   }
 
@@ -104,7 +103,10 @@ struct BatchTopK : Base {
                                     const InputRef<S>& x, const LossWeights& lw, Workspace<S>& ws,
                                     Weights<S>& grad) {
     const Weights<S>& w = sae.weights();
-    auto select = [&](Workspace<S>& wsp, Index B) { select_batch(w, ap.k, wsp, B, lw.share); };
+    auto select = [&](Workspace<S>& wsp, Index B) {
+      select_batch(w, ap.k, wsp, B, lw.share);
+      return true;  // b_enc was added to ws.h
+    };
     return detail::step_sparse(w, sae.params().apply_b_dec_to_input, x, lw, ws, grad, select);
   }
 

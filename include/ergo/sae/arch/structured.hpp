@@ -9,6 +9,7 @@
 #include "../../core/error.hpp"
 #include "../detail/decoder.hpp"
 #include "../detail/elementwise_step.hpp"
+#include "../detail/kernels.hpp"
 #include "../detail/nuclear_norm.hpp"
 #include "../detail/sparse_step.hpp"
 #include "../loss.hpp"
@@ -68,9 +69,11 @@ struct Structured : Base {
   /// \brief Dense-branch buffers of a training step (kept in the Workspace).
   template <class Scalar>
   struct Buffers {
-    Matrix<Scalar> r, dr;              ///< h × B: R and ∂L/∂R
-    Matrix<Scalar> p, g;               ///< d × d: W_dec,h W_R and ∂x̂ uᵀ (sparse path)
-    detail::NuclearWorkspace nuclear;  ///< factorisations of the nuclear norm
+    Matrix<Scalar> r, dr;                ///< h × B: R and ∂L/∂R
+    Matrix<Scalar> p, g;                 ///< d × d: W_dec,h W_R and ∂x̂ uᵀ (sparse path)
+    detail::NuclearWorkspace nuclear;    ///< factorisations of the nuclear norm
+    detail::EntryLists<Scalar> entries;  ///< active entries of S, collected by the forward pass
+    std::vector<double> sums;            ///< per-thread penalty and L0 sums of the forward pass
   };
 
   /// "W_dense" (h × d, scales with the input) and "b_dense" (h × 1), both zero at start.
@@ -126,11 +129,15 @@ struct Structured : Base {
                                     const InputRef<S>& x, const LossWeights& lw, Workspace<S>& ws,
                                     Weights<S>& grad);
 
-  /// Mean over the last batch of Σ_i ((S_i + ε_p)^p − ε_p^p) (S is kept in ws.h).
+  /// Mean over the last batch of Σ_i ((S_i + ε_p)^p − ε_p^p): from the codes after a sparse step,
+  /// else from S, kept in ws.h.
   template <class S>
   static double lp_penalty(const SparseAutoencoder<S>&, const Params& ap, const Workspace<S>& ws,
                            double p) {
-    return LpPenalty<S>::mean_value(ws.h, p, ap.p_epsilon);
+    if (!ws.sparse_path) return LpPenalty<S>::mean_value(ws.h, p, ap.p_epsilon);
+    const auto& c = ws.codes;
+    const Eigen::Map<const Matrix<S>> values(c.value.data(), c.nnz(), 1);
+    return LpPenalty<S>::mean_value(values, p, ap.p_epsilon) / static_cast<double>(c.batch());
   }
 };
 
@@ -160,14 +167,15 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
   const Index hr = dense.rows();
   [[maybe_unused]] const int nt = Eigen::nbThreads();
   LossTerms t;
-  ws.u = x;
-  if (pre_bias) ws.u.colwise() -= w.decoder_bias;
-  // The nuclear norm in three stages: its eigen-decomposition runs on one thread, beside the
-  // sparse path's gathering and decoding of S (which touch neither its workspace nor the BLAS).
+  detail::centre_input(w, pre_bias, x, ws.u);
+  // The nuclear norm in three stages: prepare, decompose (below, beside other work), finish.
   const bool nuclear = lw.nuclear > 0.0;
   if (nuclear) NuclearNormPenalty::prepare(dense, dense_bias, ws.u, bb.nuclear);
   detail::gemm<false, false>(ws, ws.h, w.encoder, ws.u);
-  // S = ReLU(h + b_enc) in place, with its penalty, L0, firing counts and per-sample counts
+  // One read-only pass over h for S = ReLU(h + b_enc): its penalty, L0, firing counts and
+  // per-sample counts, and its active entries, collected for the sparse path as they are found.
+  // Blocks of 16 entries are vectorised; only blocks with an active entry are visited one by one.
+  // S itself is written into ws.h only when the dense path (or a scan for the codes) needs it.
   const S p = static_cast<S>(lw.p);
   const LpPenalty<S> lp(0.0, lw.p, ap.p_epsilon);
   auto& c = ws.codes;
@@ -175,28 +183,76 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
   c.start[0] = 0;
   ws.scratch.assign(static_cast<size_t>(nt * m), S(0));
   double pen = 0.0, l0 = 0.0;
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) reduction(+ : pen, l0) if (ergo::detail::worth_splitting(m * B)))
-  for (Index b = 0; b < B; ++b) {
-    S* cnt = ws.scratch.data() +
-             static_cast<size_t>(ergo::detail::thread_index()) * static_cast<size_t>(m);
-    S* hc = ws.h.data() + b * m;
-    const S* benc = w.encoder_bias.data();
-    Index n = 0;
-    double pb = 0.0;
-    for (Index i = 0; i < m; ++i) {
-      const S s = std::max(hc[i] + benc[i], S(0));
-      hc[i] = s;
-      if (s > S(0)) {
-        ++n;
-        cnt[i] += S(1);
-        pb += p == S(1) ? static_cast<double>(s) : static_cast<double>(lp.value(s));
+  bb.entries.reset(nt);
+  bb.sums.assign(static_cast<size_t>(2 * std::max(nt, 1)), 0.0);
+  const double entry_share = ws.sparse_kernel_density * static_cast<double>(m);
+  auto forward_s = [&] {
+    ergo::detail::parallel_for(B, ergo::detail::grain_for(m), [&](Index b0, Index b1, int th) {
+      S* cnt = ws.scratch.data() + static_cast<size_t>(th) * static_cast<size_t>(m);
+      auto& list = bb.entries.parts[static_cast<size_t>(th)];
+      list.start(b0, static_cast<Index>(std::min(entry_share * static_cast<double>(b1 - b0),
+                                                 static_cast<double>(m * (b1 - b0)))));
+      const S* benc = w.encoder_bias.data();
+      double pen_t = 0.0, l0_t = 0.0;
+      for (Index b = b0; b < b1; ++b) {
+        const S* hc = ws.h.data() + b * m;
+        Index n = 0;
+        double pb = 0.0;
+        auto visit = [&](Index i, S s) {
+          ++n;
+          cnt[i] += S(1);
+          pb += p == S(1) ? static_cast<double>(s) : static_cast<double>(lp.value(s));
+          list.add(i, s);
+        };
+        constexpr Index kW = 16;
+        using Block = Eigen::Array<S, kW, 1>;
+        Index i = 0;
+        for (; i + kW <= m; i += kW) {
+          const Block sv =
+              (Eigen::Map<const Block>(hc + i) + Eigen::Map<const Block>(benc + i)).max(S(0));
+          if ((sv > S(0)).any())
+            for (Index j = 0; j < kW; ++j)
+              if (sv(j) > S(0)) visit(i + j, sv(j));
+        }
+        for (; i < m; ++i) {
+          const S sv = std::max(hc[i] + benc[i], S(0));
+          if (sv > S(0)) visit(i, sv);
+        }
+        c.start[static_cast<size_t>(b + 1)] = n;
+        pen_t += pb;
+        l0_t += static_cast<double>(n);
       }
+      bb.sums[static_cast<size_t>(2 * th)] = pen_t;
+      bb.sums[static_cast<size_t>(2 * th + 1)] = l0_t;
+    });
+    for (size_t th = 0; th < bb.sums.size(); th += 2) {
+      pen += bb.sums[th];
+      l0 += bb.sums[th + 1];
     }
-    c.start[static_cast<size_t>(b + 1)] = n;
-    pen += pb;
-    l0 += static_cast<double>(n);
-  }
-  const bool sparse = detail::finish_forward_counts(ws, m, B, nt);
+  };
+  // With a non-zero R, the eigen-decomposition runs on one thread while the other makes this pass
+  // and, on the sparse path, decodes S (neither touches the decomposition's workspace or calls
+  // the BLAS).
+  bool sparse = false;
+  ergo::detail::run_side_by_side(
+      nuclear && bb.nuclear.pending ? nt : 1,
+      [&] {
+        forward_s();
+        sparse = detail::finish_forward_counts(ws, m, B, nt);
+        if (!sparse || !bb.entries.complete())
+          ergo::detail::parallel_for(B, ergo::detail::grain_for(m), [&](Index b0, Index b1, int) {
+            for (Index b = b0; b < b1; ++b)
+              ws.h.col(b) = (ws.h.col(b) + w.encoder_bias).cwiseMax(S(0));
+          });
+        if (sparse) {
+          detail::codes_from_lists(bb.entries, ws.h, ws.h, ws,
+                                   [](S, S s, Index) { return s > S(0); });
+          detail::sparse_decode(w, ws);  // b_dec + W_dec S
+        }
+      },
+      [&] {
+        if (nuclear) NuclearNormPenalty::decompose(bb.nuclear);
+      });
   [[maybe_unused]] const Index nnz = c.nnz();
   const double invB = 1.0 / static_cast<double>(B);
   t.l0 = l0 * invB;
@@ -220,12 +276,6 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
     g_dense.noalias() = bb.dr * ws.u.transpose();
     g_dense_bias = bb.dr.rowwise().sum();
   } else {
-    ergo::detail::run_side_by_side(
-        nuclear ? nt : 1, [&] { NuclearNormPenalty::decompose(bb.nuclear); },
-        [&] {
-          detail::gather_codes(ws.h, ws.h, ws, [](S, S s, Index) { return s > S(0); });
-          detail::sparse_decode(w, ws);  // b_dec + W_dec S
-        });
     const auto dec_h = w.decoder.leftCols(hr);
     const double dd = static_cast<double>(d), hd = static_cast<double>(hr),
                  bd = static_cast<double>(B);
@@ -256,7 +306,7 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
       g_dense.noalias() = dec_h.transpose() * bb.g;
       g_dense_bias.col(0).noalias() = dec_h.transpose() * grad.decoder_bias;
       grad.decoder.leftCols(hr).noalias() += bb.g * dense.transpose();
-      grad.decoder.leftCols(hr).noalias() += grad.decoder_bias * dense_bias.col(0).transpose();
+      detail::add_outer(grad.decoder.leftCols(hr), grad.decoder_bias, dense_bias.col(0));
     } else {
       bb.dr.noalias() = dec_h.transpose() * ws.dxhat;
       g_dense.noalias() = bb.dr * ws.u.transpose();
@@ -265,8 +315,8 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
     }
   }
   if (nuclear) {
-    if (!sparse) NuclearNormPenalty::decompose(bb.nuclear);
-    t.nuclear = NuclearNormPenalty::finish(lw.nuclear, bb.nuclear, g_dense, g_dense_bias);
+    t.nuclear = NuclearNormPenalty::finish(lw.nuclear, dense, dense_bias, bb.nuclear, g_dense,
+                                           g_dense_bias);
   }
   if (pre_bias) {
     grad.decoder_bias.noalias() -= w.encoder.transpose() * grad.encoder_bias;

@@ -66,7 +66,6 @@ struct TopK : Base {
   template <class S>
   static void prepare(const SparseAutoencoder<S>& sae, const Params& ap, Workspace<S>& ws,
                       Index B) {
-    ws.sparse.enc_grad_t.resize(sae.d_in(), sae.d_sae());
     ws.codes.reserve(B, sae.d_sae(), ap.k * B);
   }
 
@@ -76,7 +75,7 @@ struct TopK : Base {
                                     const InputRef<S>& x, const LossWeights& lw, Workspace<S>& ws,
                                     Weights<S>& grad) {
     const Weights<S>& w = sae.weights();
-    auto select = [&](Workspace<S>& wsp, Index B) { select_per_sample(w, ap.k, wsp, B); };
+    auto select = [&](Workspace<S>& wsp, Index B) { return select_per_sample(w, ap.k, wsp, B); };
     return detail::step_sparse(w, sae.params().apply_b_dec_to_input, x, lw, ws, grad, select);
   }
 
@@ -85,22 +84,22 @@ struct TopK : Base {
     c.k = ap.k;
   }
 
-  /// \brief Adds b_enc to each column of ws.h (m × B) and keeps its k largest entries (values
-  /// clamped at 0) as the sparse codes ws.codes.
+  /// \brief Keeps the k largest entries of each column of ws.h + b_enc (m × B; ws.h is only read)
+  /// as the sparse codes ws.codes, values clamped at 0. Returns false: b_enc is not in ws.h.
   template <class S>
-  static void select_per_sample(const Weights<S>& w, Index k, Workspace<S>& ws, Index B) {
+  static bool select_per_sample(const Weights<S>& w, Index k, Workspace<S>& ws, Index B) {
     const Index m = w.encoder.rows();
     [[maybe_unused]] const int nt = Eigen::nbThreads();
     auto& c = ws.codes;
     ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(m * B)))
     for (Index b = 0; b < B; ++b) {
-      ws.h.col(b) += w.encoder_bias;
-      detail::top_k_column(ws.h.col(b).data(), m, k, c.index.data() + b * k,
-                           c.value.data() + b * k);
+      detail::top_k_column(ws.h.col(b).data(), m, k, c.index.data() + b * k, c.value.data() + b * k,
+                           w.encoder_bias.data());
       for (Index e = b * k; e < (b + 1) * k; ++e)
         c.value[static_cast<size_t>(e)] = std::max(c.value[static_cast<size_t>(e)], S(0));
     }
     for (Index b = 0; b <= B; ++b) c.start[static_cast<size_t>(b)] = b * k;
+    return false;
   }
 };
 

@@ -30,13 +30,22 @@ void gemm(Workspace<Scalar>& ws, Matrix<Scalar>& c, const A& a, const B& b) {
   if constexpr (TA && TB) c.noalias() = a.transpose() * b.transpose();
 }
 
+/// \brief The encoder's input u = x − b_dec (or x when `pre_bias` is false), in one pass.
+/// x: d × n; u: d × n (resized).
+template <class Scalar, class X>
+void centre_input(const Weights<Scalar>& w, bool pre_bias, const X& x, Matrix<Scalar>& u) {
+  if (pre_bias)
+    u = x.colwise() - w.decoder_bias;
+  else
+    u = x;
+}
+
 /// \brief Pre-activations of an inference chunk: u = x − b_dec (or x when `pre_bias` is false),
 /// h = W_enc u + b_enc. x: d × n; u: d × n; h: m × n (both resized).
 template <class Scalar, class X>
 void pre_activations(const Weights<Scalar>& w, bool pre_bias, const X& x, Matrix<Scalar>& u,
                      Matrix<Scalar>& h) {
-  u = x;
-  if (pre_bias) u.colwise() -= w.decoder_bias;
+  centre_input(w, pre_bias, x, u);
   h.noalias() = w.encoder * u;
   h.colwise() += w.encoder_bias;
 }

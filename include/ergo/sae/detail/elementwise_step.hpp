@@ -36,14 +36,13 @@ namespace ergo::sae::detail {
 /// \brief Fills the sparse codes ws.codes (index, value) with the entries (i, b) of the m × B
 /// codes Z for which needs(H(i, b), Z(i, b), i) holds, in latent order per sample.
 /// ws.codes.start must already hold the prefix sums of the per-sample counts of such entries
-/// (B + 1 values); also sizes the sparse kernels' encoder-gradient buffer.
+/// (B + 1 values).
 template <class Scalar, class Needs>
 void gather_codes(const Matrix<Scalar>& H, const Matrix<Scalar>& Z, Workspace<Scalar>& ws,
                   const Needs& needs) {
   const Index m = Z.rows(), B = Z.cols();
   auto& c = ws.codes;
   c.reserve(B, m, c.start[static_cast<size_t>(B)]);
-  ws.sparse.enc_grad_t.resize(ws.u.rows(), m);
   [[maybe_unused]] const int nt = Eigen::nbThreads();
   ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(m * B)))
   for (Index b = 0; b < B; ++b) {
@@ -57,6 +56,16 @@ void gather_codes(const Matrix<Scalar>& H, const Matrix<Scalar>& Z, Workspace<Sc
         ++e;
       }
   }
+}
+
+/// \brief gather_codes from the entries the forward pass collected in `lists` (the same entries,
+/// in the same order), or by scanning H and Z when a list overflowed.
+template <class Scalar, class Needs>
+void codes_from_lists(const EntryLists<Scalar>& lists, const Matrix<Scalar>& H,
+                      const Matrix<Scalar>& Z, Workspace<Scalar>& ws, const Needs& needs) {
+  if (!lists.complete()) return gather_codes(H, Z, ws, needs);
+  ws.codes.reserve(Z.cols(), Z.rows(), ws.codes.start[static_cast<size_t>(Z.cols())]);
+  lists.copy_to(ws.codes);
 }
 
 /// \brief Ends a forward pass that left per-thread firing counts in ws.scratch[0, nt·m) and the
@@ -101,8 +110,7 @@ LossTerms step_elementwise(const Weights<Scalar>& w, bool pre_bias,
   [[maybe_unused]] const int nt = Eigen::nbThreads();
   LossTerms t;
 
-  ws.u = x;
-  if (pre_bias) ws.u.colwise() -= w.decoder_bias;
+  centre_input(w, pre_bias, x, ws.u);
   detail::gemm<false, false>(ws, ws.h, w.encoder, ws.u);
   Matrix<Scalar>& Z = Activation::kSeparateCodes ? ws.z : ws.h;  // else z overwrites h
   // an entry needs a gradient when ∂L/∂z passes to h, or it feeds the θ pseudo-gradient

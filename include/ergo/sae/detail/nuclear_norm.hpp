@@ -22,19 +22,22 @@ namespace ergo::sae::detail {
 struct NuclearWorkspace {
   Matrix<double> a, m;                       ///< inputs: A (h × r) and M (r × B)
   Matrix<double> gram, l, agram, cgram, fv;  ///< MMᵀ, its factor F, AᵀA, FᵀAᵀAF, F V Σ^{-1/2}
-  Matrix<double> k;                          ///< F P Fᵀ (r × r)
-  Matrix<double> dA;                         ///< output: ∂‖R‖_*/∂A (h × r)
-  Vector<double> g1;                         ///< output: G·1 (h)
-  Vector<double> m1, q, fpq;                 ///< M 1, F⁺ M 1, F P F⁺ M 1
+  Matrix<double> k;    ///< output of finish: K = F P Fᵀ (r × r), so that ∂‖R‖_*/∂A = A K
+  Vector<double> fpq;  ///< output of finish: F P F⁺ M 1 (r), so that G·1 = A F P F⁺ M 1
+  Matrix<double> dA;   ///< output of nuclear_norm_gradient: ∂‖R‖_*/∂A = A K (h × r)
+  Vector<double> g1;   ///< output of nuclear_norm_gradient: G·1 (h)
+  Vector<double> m1, q;  ///< M 1, F⁺ M 1
   Eigen::LLT<Matrix<double>> llt;
   SymmetricEigen eig_m, eig_c;
   bool used_cholesky = false;  ///< how the last call factored MMᵀ (for tests)
   bool pending = false;        ///< nuclear_norm_prepare left CᵀC to decompose (R ≠ 0)
+  /// M's last row is all ones (set by the caller): M 1 is then read off the last row of M Mᵀ
+  bool ones_row = false;
 };
 
 /// \brief Nuclear norm ‖R‖_* of R = A · M (A: h × r, M: r × B), and the gradients ∂‖R‖_*/∂A
 /// (h × r, into ws.dA) and G·1 (h, into ws.g1), where G = Σ_{σ_i>tol} u_i v_iᵀ is the
-/// (minimum-norm) subgradient of the nuclear norm at R.
+/// (minimum-norm) subgradient of the nuclear norm at R. ws.a and ws.m hold A and M.
 ///
 /// Factor M Mᵀ = F Fᵀ (F: r × k): by Cholesky (F = L, k = r) when M Mᵀ is well conditioned, else
 /// by its eigen-decomposition W Λ Wᵀ with F = W Λ^{1/2} over the eigenvalues above tol²·λ_max
@@ -48,21 +51,25 @@ struct NuclearWorkspace {
 /// when loaded). Squaring the factors costs precision below ~1e-7 σ_max, so `rel_tol` (singular
 /// values below rel_tol·σ_max count as zero, and their subgradient as 0) should be at least 1e-7.
 ///
-/// In three stages, so that the decomposition (one thread) can run beside other work:
-/// nuclear_norm_prepare (Gram matrices, F, CᵀC; all threads), nuclear_norm_decompose,
-/// nuclear_norm_finish (the gradients; all threads).
+/// In four stages, so that the decomposition (one thread) can run beside other work and the
+/// caller may form the final h × r product itself (in its own precision): nuclear_norm_prepare
+/// (Gram matrices, F, CᵀC; all threads), nuclear_norm_decompose, nuclear_norm_finish (the norm,
+/// K = F P Fᵀ and F P F⁺ M 1) and nuclear_norm_gradient (A K and A F P F⁺ M 1).
 inline double nuclear_norm_factored(NuclearWorkspace& ws, double rel_tol);
 
-/// The result for R = 0 up to rel_tol: ‖R‖_* = 0, subgradient 0.
+/// The result for R = 0 up to rel_tol: ‖R‖_* = 0, subgradient 0 (K = 0).
 inline double nuclear_norm_zero(NuclearWorkspace& ws) {
-  ws.dA.setZero(ws.a.rows(), ws.a.cols());
-  ws.g1.setZero(ws.a.rows());
+  ws.k.setZero(ws.a.cols(), ws.a.cols());
+  ws.fpq.setZero(ws.a.cols());
   return 0.0;
 }
 
 /// Stage 1 of nuclear_norm_factored: forms CᵀC in ws.cgram and sets ws.pending; when R = 0 to
-/// tolerance, instead writes the zero result and clears ws.pending.
-inline void nuclear_norm_prepare(NuclearWorkspace& ws, double rel_tol) {
+/// tolerance, instead writes the zero result and clears ws.pending. ws.a (h × r) and ws.m
+/// (r × B) must have their sizes; `load_m` and `load_a` fill them, side by side on two threads
+/// when there are two, each just before the Gram matrix that reads it.
+template <class LoadM, class LoadA>
+void nuclear_norm_prepare(NuclearWorkspace& ws, double rel_tol, LoadM&& load_m, LoadA&& load_a) {
   const Index r = ws.a.cols();
   const double floor = 64.0 * std::numeric_limits<double>::epsilon();
   const double drop = std::max(rel_tol * rel_tol, floor);  // relative eigenvalue floor of MMᵀ
@@ -80,15 +87,25 @@ inline void nuclear_norm_prepare(NuclearWorkspace& ws, double rel_tol) {
     ergo::detail::run_side_by_side(
         nt,
         [&] {
+          load_m();
           gram_lower(ws.gram, ws.m);
-          ws.m1.noalias() = ws.m * Vector<double>::Ones(ws.m.cols());
+          if (ws.ones_row)
+            ws.m1 = ws.gram.row(r - 1).transpose();  // (M Mᵀ)_{r−1,j} = Σ_b M_jb (lower triangle)
+          else
+            ws.m1.noalias() = ws.m * Vector<double>::Ones(ws.m.cols());
         },
-        [&] { gram_lower(ws.agram, ws.a.transpose()); });
+        [&] {
+          load_a();
+          gram_lower(ws.agram, ws.a.transpose());
+        });
   }
   symmetrize_from_lower(ws.agram);
   // Cholesky when every pivot stays well above the eigenvalue floor (pivot² >= λ_min), so no
   // direction would have been dropped; otherwise the eigen-decomposition drops the null space.
-  ws.llt.compute(ws.gram);
+  {
+    const ThreadLimit one(1);  // at r ≈ 500 the blocked factorisation lost time on two threads
+    ws.llt.compute(ws.gram);
+  }
   const double gmax = ws.gram.diagonal().maxCoeff();
   ws.used_cholesky = ws.llt.info() == Eigen::Success && gmax > 0.0 &&
                      ws.llt.matrixLLT().diagonal().cwiseAbs2().minCoeff() > 1e4 * drop * gmax;
@@ -124,7 +141,8 @@ inline void nuclear_norm_decompose(NuclearWorkspace& ws) {
   if (ws.pending) ws.eig_c.compute(ws.cgram);
 }
 
-/// Stage 3 of nuclear_norm_factored: the gradients into ws.dA and ws.g1; returns ‖R‖_*.
+/// Stage 3 of nuclear_norm_factored: K = F P Fᵀ into ws.k and F P F⁺ M 1 into ws.fpq (both
+/// zero when R = 0); returns ‖R‖_*.
 inline double nuclear_norm_finish(NuclearWorkspace& ws, double rel_tol) {
   if (!ws.pending) return 0.0;  // the zero result is in place
   ws.pending = false;
@@ -144,16 +162,23 @@ inline double nuclear_norm_finish(NuclearWorkspace& ws, double rel_tol) {
   ws.fv = ws.fv * isq.asDiagonal();  // F V Σ^{-1/2}
   gram_lower(ws.k, ws.fv);           // F P Fᵀ (r × r)
   symmetrize_from_lower(ws.k);
-  ws.dA.noalias() = ws.a * ws.k;
   ws.fpq.noalias() = ws.fv * isq.cwiseProduct(v.transpose() * ws.q);  // F P F⁺ M 1
-  ws.g1.noalias() = ws.a * ws.fpq;
   return sig.tail(kk).sum();
 }
 
+/// Stage 4 of nuclear_norm_factored, in double: ws.dA = A K and ws.g1 = A F P F⁺ M 1.
+inline void nuclear_norm_gradient(NuclearWorkspace& ws) {
+  ws.dA.noalias() = ws.a * ws.k;
+  ws.g1.noalias() = ws.a * ws.fpq;
+}
+
 inline double nuclear_norm_factored(NuclearWorkspace& ws, double rel_tol) {
-  nuclear_norm_prepare(ws, rel_tol);
+  nuclear_norm_prepare(
+      ws, rel_tol, [] {}, [] {});
   nuclear_norm_decompose(ws);
-  return nuclear_norm_finish(ws, rel_tol);
+  const double nuc = nuclear_norm_finish(ws, rel_tol);
+  nuclear_norm_gradient(ws);
+  return nuc;
 }
 
 }  // namespace ergo::sae::detail

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -74,24 +75,80 @@ struct SparseCodes {
   }
 };
 
-/// \brief Per-column top-k of `h` (length m): writes the k largest entries' indices (ties: lower
-/// index first) into idx and their values into val, ordered by increasing latent index.
+/// \brief Code entries collected during a forward pass, so that the sparse path need not scan the
+/// m × B codes a second time: one part per thread, each covering one contiguous range of samples
+/// in order (as ergo::detail::parallel_for hands them out), each entry appended in latent order.
 ///
-/// Branch-light selection: (1) maxima of blocks of 16 entries (vectorised); (2) a threshold t
-/// with at least k (and, when bisection gets there, at most 1.25 k) block maxima >= t, found by
-/// bisection on vectorised counts (t is a lower bound of the k-th largest entry, since k
-/// distinct blocks each hold an entry >= t); (3) the entries >= t, from the
-/// blocks whose maximum reaches t (typically ~1.5k candidates), collected in index order;
-/// (4) the k-th best candidate (value descending, index ascending) by nth_element on a copy, and
-/// an in-order filter. O(m) with a small constant; when k exceeds half the number of blocks all
-/// m entries are candidates.
+/// A part stops collecting past `cap` entries (its share of a sparse batch's entries): a batch
+/// that overflows one is probably dense, and if it still takes the sparse path, complete() is
+/// false and the caller gathers the entries by scanning instead.
 template <class Scalar>
-void top_k_column(const Scalar* h, Index m, Index k, std::int32_t* idx, Scalar* val) {
+struct EntryLists {
+  struct Part {
+    std::vector<std::int32_t> index;
+    std::vector<Scalar> value;
+    Index first = 0;    ///< first sample of the range
+    Index cap = 0;      ///< most entries kept
+    bool used = false;  ///< a thread started this part in the current pass
+    bool full = false;  ///< an entry was dropped
+
+    /// Starts the range at sample `first_sample`, keeping at most `max_entries` entries.
+    void start(Index first_sample, Index max_entries) {
+      index.clear();
+      value.clear();
+      first = first_sample;
+      cap = max_entries;
+      used = true;
+      full = false;
+    }
+    void add(Index i, Scalar v) {
+      if (static_cast<Index>(index.size()) < cap) {
+        index.push_back(static_cast<std::int32_t>(i));
+        value.push_back(v);
+      } else {
+        full = true;
+      }
+    }
+  };
+  std::vector<Part> parts;
+
+  /// Readies `threads` parts for a new pass (the threads then call parts[t].start).
+  void reset(int threads) {
+    parts.resize(static_cast<size_t>(std::max(threads, 1)));
+    for (Part& p : parts) p.used = false;
+  }
+  /// True when no part dropped an entry.
+  bool complete() const {
+    return std::none_of(parts.begin(), parts.end(), [](const Part& p) { return p.used && p.full; });
+  }
+  /// Copies the entries into `codes` (index, value), whose `start` must hold the per-sample offsets
+  /// and whose arrays must have room for them (SparseCodes::reserve). Requires complete().
+  void copy_to(SparseCodes<Scalar>& codes) const {
+    for (const Part& p : parts) {
+      if (!p.used) continue;
+      const size_t at = static_cast<size_t>(codes.start[static_cast<size_t>(p.first)]);
+      std::copy(p.index.begin(), p.index.end(),
+                codes.index.begin() + static_cast<std::ptrdiff_t>(at));
+      std::copy(p.value.begin(), p.value.end(),
+                codes.value.begin() + static_cast<std::ptrdiff_t>(at));
+    }
+  }
+};
+
+/// top_k_column's selection on the values h[i] (+ bias[i] when kBias).
+template <bool kBias, class Scalar>
+void top_k_column_impl(const Scalar* h, const Scalar* bias, Index m, Index k, std::int32_t* idx,
+                       Scalar* val) {
   struct Cand {
     Scalar v;
     std::int32_t i;
   };
   auto better = [](const Cand& a, const Cand& b) { return a.v > b.v || (a.v == b.v && a.i < b.i); };
+  auto at = [h, bias](Index i) {
+    if constexpr (kBias) return h[i] + bias[i];
+    (void)bias;
+    return h[i];
+  };
   thread_local std::vector<Cand> cand, work;
   thread_local std::vector<Scalar> bmax;
   constexpr Index kBlock = 16;
@@ -99,20 +156,20 @@ void top_k_column(const Scalar* h, Index m, Index k, std::int32_t* idx, Scalar* 
   const Index nblocks = nfull + (m % kBlock != 0 ? 1 : 0);
   cand.clear();
   if (k > nblocks / 2) {
-    for (Index i = 0; i < m; ++i) cand.push_back({h[i], static_cast<std::int32_t>(i)});
+    for (Index i = 0; i < m; ++i) cand.push_back({at(i), static_cast<std::int32_t>(i)});
   } else {
     bmax.resize(static_cast<size_t>(nblocks));
     for (Index b = 0; b < nfull; ++b) {
       // a balanced tree of maxima: short dependency chains (a linear scan is latency-bound)
-      const Scalar* p = h + b * kBlock;
+      const Index p = b * kBlock;
       Scalar a[8];
-      for (int j = 0; j < 8; ++j) a[j] = std::max(p[j], p[j + 8]);
+      for (int j = 0; j < 8; ++j) a[j] = std::max(at(p + j), at(p + j + 8));
       for (int j = 0; j < 4; ++j) a[j] = std::max(a[j], a[j + 4]);
       bmax[static_cast<size_t>(b)] = std::max(std::max(a[0], a[2]), std::max(a[1], a[3]));
     }
     if (nfull < nblocks) {
-      Scalar t = h[nfull * kBlock];
-      for (Index i = nfull * kBlock; i < m; ++i) t = std::max(t, h[i]);
+      Scalar t = at(nfull * kBlock);
+      for (Index i = nfull * kBlock; i < m; ++i) t = std::max(t, at(i));
       bmax[static_cast<size_t>(nfull)] = t;
     }
     const Scalar* bm = bmax.data();
@@ -133,8 +190,10 @@ void top_k_column(const Scalar* h, Index m, Index k, std::int32_t* idx, Scalar* 
     for (Index b = 0; b < nblocks; ++b) {
       if (bmax[static_cast<size_t>(b)] < lo) continue;
       const Index e = std::min(m, (b + 1) * kBlock);
-      for (Index i = b * kBlock; i < e; ++i)
-        if (h[i] >= lo) cand.push_back({h[i], static_cast<std::int32_t>(i)});
+      for (Index i = b * kBlock; i < e; ++i) {
+        const Scalar v = at(i);
+        if (v >= lo) cand.push_back({v, static_cast<std::int32_t>(i)});
+      }
     }
   }
   // cand is in increasing index order; keep its k best in that order
@@ -156,6 +215,25 @@ void top_k_column(const Scalar* h, Index m, Index k, std::int32_t* idx, Scalar* 
       ++out;
     }
   }
+}
+
+/// \brief Per-column top-k of `h` (length m), or of h + bias when `bias` (length m) is given:
+/// writes the k largest entries' indices (ties: lower index first) into idx and their values into
+/// val, ordered by increasing latent index. `h` is only read.
+///
+/// Branch-light selection: (1) maxima of blocks of 16 entries (vectorised); (2) a threshold t
+/// with at least k (and, when bisection gets there, at most 1.25 k) block maxima >= t, found by
+/// bisection on vectorised counts (t is a lower bound of the k-th largest entry, since k
+/// distinct blocks each hold an entry >= t); (3) the entries >= t, from the
+/// blocks whose maximum reaches t (typically ~1.5k candidates), collected in index order;
+/// (4) the k-th best candidate (value descending, index ascending) by nth_element on a copy, and
+/// an in-order filter. O(m) with a small constant; when k exceeds half the number of blocks all
+/// m entries are candidates.
+template <class Scalar>
+void top_k_column(const Scalar* h, Index m, Index k, std::int32_t* idx, Scalar* val,
+                  const Scalar* bias = nullptr) {
+  if (bias != nullptr) return top_k_column_impl<true>(h, bias, m, k, idx, val);
+  return top_k_column_impl<false>(h, h, m, k, idx, val);
 }
 
 }  // namespace ergo::sae::detail

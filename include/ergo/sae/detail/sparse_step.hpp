@@ -18,7 +18,6 @@
 #include "../weights.hpp"
 #include "../workspace.hpp"
 #include "decoder.hpp"
-#include "kernels.hpp"
 #include "sparse_codes.hpp"
 
 #include <algorithm>
@@ -64,10 +63,11 @@ double aux_denominator(const Matrix<Scalar>& e, const BatchShare& share) {
 /// \brief AuxK: decodes the residual e = x − x̂ (held constant) from the ReLU of the top-k_aux
 /// pre-activations among the dead latents, without b_dec, and returns α L_aux with
 /// L_aux = Σ_b ‖ê_b − e_b‖² / Σ_b ‖e_b − ē‖². Fills ws.sparse.aux (codes and ∂L/∂h of the
-/// entries) and ws.sparse.aux_dhat (∂(α L_aux)/∂ê, d × B). x: d × B.
+/// entries) and ws.sparse.aux_dhat (∂(α L_aux)/∂ê, d × B). x: d × B. The pre-activations are
+/// ws.h, plus b_enc unless `h_has_bias`.
 template <class Scalar>
 double aux_forward(const Weights<Scalar>& wt, const Eigen::Ref<const Matrix<Scalar>>& x,
-                   const LossWeights& w, Workspace<Scalar>& ws, Index B) {
+                   const LossWeights& w, Workspace<Scalar>& ws, Index B, bool h_has_bias) {
   const Index m = wt.encoder.rows(), d = wt.encoder.cols();
   auto& sp = ws.sparse;
   [[maybe_unused]] const int nt = Eigen::nbThreads();
@@ -100,7 +100,10 @@ double aux_forward(const Weights<Scalar>& wt, const Eigen::Ref<const Matrix<Scal
   for (Index b = 0; b < B; ++b) {
     Scalar* tmp = ws.scratch.data() +
                   static_cast<size_t>(ergo::detail::thread_index()) * static_cast<size_t>(nd);
-    for (Index j = 0; j < nd; ++j) tmp[j] = ws.h(sp.dead_list[static_cast<size_t>(j)], b);
+    for (Index j = 0; j < nd; ++j) {
+      const Index i = sp.dead_list[static_cast<size_t>(j)];
+      tmp[j] = h_has_bias ? ws.h(i, b) : ws.h(i, b) + wt.encoder_bias(i);
+    }
     std::int32_t* idx = sp.aux.index.data() + b * kk;
     Scalar* val = sp.aux.value.data() + b * kk;
     detail::top_k_column(tmp, nd, kk, idx, val);
@@ -128,11 +131,13 @@ double aux_forward(const Weights<Scalar>& wt, const Eigen::Ref<const Matrix<Scal
 }
 
 /// \brief Sparse backward (and AuxK's): per-latent accumulation of the decoder gradient, the
-/// (transposed) encoder gradient and the encoder-bias gradient, O(B·k·d).
+/// encoder gradient and the encoder-bias gradient, O(B·k·d).
 ///
 /// The d rows are processed in chunks of 32 (two cache lines per column): the chunk of U and ∂x̂
 /// (2 · 32 · B values) stays in L2 while every active entry is visited, instead of streaming
-/// whole random columns of U and ∂x̂ from memory for each entry.
+/// whole random columns of U and ∂x̂ from memory for each entry. Latent i's chunk of ∇W_enc is
+/// row i of an m × 32 block of columns; consecutive latents fill its cache lines, so it is written
+/// in place (no transposed buffer).
 template <class Scalar>
 void sparse_backward(const Weights<Scalar>& wt, Workspace<Scalar>& ws, Weights<Scalar>& grad,
                      bool with_aux) {
@@ -149,7 +154,7 @@ void sparse_backward(const Weights<Scalar>& wt, Workspace<Scalar>& ws, Weights<S
     ERGO_OMP(omp parallel for schedule(dynamic, 64) num_threads(nt) if (ergo::detail::worth_splitting(work)))
     for (Index i = 0; i < m; ++i) {
       Scalar* gdec = grad.decoder.data() + i * d + c0;
-      Scalar* genc = sp.enc_grad_t.data() + i * d + c0;
+      Scalar* genc = grad.encoder.data() + c0 * m + i;  // (i, c0 + j) at genc[j · m]
       Scalar gb = 0;
       if (len == kChunk) {
         using Chunk = Eigen::Map<Eigen::Array<Scalar, kChunk, 1>>;
@@ -169,11 +174,12 @@ void sparse_backward(const Weights<Scalar>& wt, Workspace<Scalar>& ws, Weights<S
         run(ws.codes, ws.dxhat);
         if (with_aux) run(sp.aux, sp.aux_dhat);
         Chunk{gdec} = ad;
-        Chunk{genc} = ae;
+        for (Index j = 0; j < kChunk; ++j) genc[j * m] = ae(j);
       } else {
-        Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>> gd(gdec, len), ge(genc, len);
+        Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>> gd(gdec, len);
+        Eigen::Array<Scalar, Eigen::Dynamic, 1, 0, kChunk, 1> ge =
+            Eigen::Array<Scalar, Eigen::Dynamic, 1, 0, kChunk, 1>::Zero(len);
         gd.setZero();
-        ge.setZero();
         auto run = [&](const detail::SparseCodes<Scalar>& c, const Matrix<Scalar>& src) {
           for (Index q = c.lat_start[static_cast<size_t>(i)];
                q < c.lat_start[static_cast<size_t>(i + 1)]; ++q) {
@@ -186,17 +192,18 @@ void sparse_backward(const Weights<Scalar>& wt, Workspace<Scalar>& ws, Weights<S
         };
         run(ws.codes, ws.dxhat);
         if (with_aux) run(sp.aux, sp.aux_dhat);
+        for (Index j = 0; j < len; ++j) genc[j * m] = ge(j);
       }
       if (first) grad.encoder_bias(i) = gb;
     }
   }
-  transpose_into(sp.enc_grad_t, grad.encoder, nt);
 }
 
 /// \brief The sparse training step: one dense encoder GEMM, `select` builds the sparse codes
 /// ws.codes (adding b_enc itself), then O(B·k·d) kernels decode, add AuxK when lw asks for it,
 /// and compute every gradient. Writes ∇W_enc, ∇b_enc, ∇W_dec, ∇b_dec into `grad` and ws.fired.
-/// \param select callable (Workspace&, Index B): adds b_enc to ws.h (m × B) and fills ws.codes
+/// \param select callable (Workspace&, Index B) -> bool: fills ws.codes from the pre-activations
+/// ws.h (m × B) + b_enc; returns whether it added b_enc into ws.h (AuxK reads them afterwards)
 template <class Scalar, class Select>
 LossTerms step_sparse(const Weights<Scalar>& wt, bool pre_bias,
                       const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w,
@@ -206,11 +213,10 @@ LossTerms step_sparse(const Weights<Scalar>& wt, bool pre_bias,
   (void)d;
   (void)nt;
   LossTerms t;
-  ws.u = x;
-  if (pre_bias) ws.u.colwise() -= wt.decoder_bias;
+  centre_input(wt, pre_bias, x, ws.u);
   gemm<false, false>(ws, ws.h, wt.encoder, ws.u);
   auto& c = ws.codes;
-  select(ws, B);  // adds b_enc (fused with the selection's own pass)
+  const bool h_has_bias = select(ws, B);  // b_enc: fused with the selection's own pass
   const Index nnz = c.nnz();
   std::fill(ws.fired.begin(), ws.fired.end(), char(0));
   Index l0 = 0;
@@ -225,7 +231,7 @@ LossTerms step_sparse(const Weights<Scalar>& wt, bool pre_bias,
   finish_reconstruction(x, ws, t);
   const bool with_aux = w.aux > 0.0 && w.dead != nullptr && w.aux_k > 0;
   ws.sparse.aux_active = false;
-  t.aux = with_aux ? aux_forward(wt, x, w, ws, B) : 0.0;
+  t.aux = with_aux ? aux_forward(wt, x, w, ws, B, h_has_bias) : 0.0;
   const bool aux_active = ws.sparse.aux_active;
   // ∂L/∂h at the active entries (∂L/∂z masked by the ReLU on the selected value)
   ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))
