@@ -265,6 +265,26 @@ TEST(NnSchedule, ValuesAtChosenSteps) {
   EXPECT_THROW(bad.check(), InvalidArgument);
 }
 
+// Large gradients (several threads, several blocks of 512 per thread, a ragged end) in float:
+// the blocked norm against a plain double sum, and clipping scales every entry.
+TEST(NnParameters, GradientNormOfLargeFloatGradientsSplitOverThreads) {
+  ergo::ThreadLimit two(2);
+  ergo::Rng rng(3);
+  Matrix<float> a = rng.normal_matrix<float>(300, 401), ga = rng.normal_matrix<float>(300, 401);
+  Matrix<float> b = rng.normal_matrix<float>(7, 1), gb = 50.0f * rng.normal_matrix<float>(7, 1);
+  ParameterList<float> list;
+  list.push_back(make_parameter<float>("a", a, ga));
+  list.push_back(make_parameter<float>("b", b, gb));
+  const double exact = std::sqrt(ga.cast<double>().squaredNorm() + gb.cast<double>().squaredNorm());
+  EXPECT_NEAR(global_grad_norm(list), exact, 1e-6 * exact);
+  const Matrix<float> ga0 = ga, gb0 = gb;
+  EXPECT_NEAR(clip_grad_norm(list, 2.0), exact, 1e-6 * exact);
+  const double s = 2.0 / exact;
+  EXPECT_LT((ga.cast<double>() - s * ga0.cast<double>()).cwiseAbs().maxCoeff(), 1e-6);
+  EXPECT_LT((gb.cast<double>() - s * gb0.cast<double>()).cwiseAbs().maxCoeff(), 1e-6);
+  EXPECT_NEAR(global_grad_norm(list), 2.0, 1e-5);
+}
+
 TEST(NnParameters, ClippingNormsAndExport) {
   Matrix<double> a(1, 2), ga(1, 2), b(1, 1), gb(1, 1);
   a << 1, 2;

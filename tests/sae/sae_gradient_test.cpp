@@ -271,6 +271,51 @@ TEST(SaeGradient, JumpReluThresholdPseudoGradient) {
 // AuxK: its gradient equals the finite-difference gradient of the auxiliary loss with the
 // residual target e = x − x̂ and the normaliser held fixed (the residual is detached), computed
 // here by a brute-force dense re-implementation.
+// The TopK step at a shape the finite-difference sizes do not reach: d = 70 (two full 32-row
+// chunks of the sparse backward and a ragged one), m = 150 (two full 64-latent tiles and a
+// ragged one), two threads. Every gradient, the loss and the batch variance against the dense
+// formulas written out from the model's own codes (mask: the selected entries that are > 0).
+TEST(SaeGradient, TopKStepMatchesTheDenseFormulasAtChunkAndTileEdges) {
+  ergo::ThreadLimit two(2);
+  const Index d = 70, m = 150, B = 90;
+  sae::SparseAutoencoderParams p;
+  p.architecture = sae::Architecture::TopK;
+  p.d_in = d;
+  p.d_sae = m;
+  p.topk.k = 7;
+  ergo::Rng rng(19);
+  sae::SparseAutoencoder<double> model(p, rng);
+  randomise(model, rng);
+  const auto& w = model.weights();
+  // a large common offset: the batch variance must not suffer from it
+  const Matrix<double> x = (rng.normal_matrix<double>(d, B).array() + 40.0).matrix();
+  sae::Workspace<double> ws;
+  auto g = model.make_gradients();
+  const sae::LossTerms t = model.forward_backward(x, sae::LossWeights{}, ws, g);
+
+  const Matrix<double> z = model.encode(x);
+  ASSERT_GT((z.array() > 0).count(), B);  // codes fire, and not all of them
+  const Matrix<double> u = x.colwise() - w.decoder_bias;
+  const Matrix<double> xhat = (w.decoder * z).colwise() + w.decoder_bias;
+  const Matrix<double> dxhat = (2.0 / B) * (xhat - x);
+  const Matrix<double> dh =
+      (w.decoder.transpose() * dxhat).cwiseProduct((z.array() > 0).cast<double>().matrix());
+  const Vector<double> gb_enc = dh.rowwise().sum();
+  const Vector<double> gb_dec = dxhat.rowwise().sum() - w.encoder.transpose() * gb_enc;
+  const Vector<double> mean = x.rowwise().mean();
+  EXPECT_NEAR(t.reconstruction, (xhat - x).squaredNorm() / B, 1e-12 * t.reconstruction);
+  const double var = (x.colwise() - mean).squaredNorm() / B;
+  EXPECT_NEAR(t.batch_variance, var, 1e-10 * var);
+  auto close = [](const Matrix<double>& a, const Matrix<double>& b, const char* what) {
+    ASSERT_GT(b.cwiseAbs().maxCoeff(), 0.0) << what;
+    EXPECT_LT((a - b).cwiseAbs().maxCoeff(), 1e-12 * b.cwiseAbs().maxCoeff()) << what;
+  };
+  close(g.decoder, dxhat * z.transpose(), "W_dec");
+  close(g.encoder, dh * u.transpose(), "W_enc");
+  close(g.encoder_bias, gb_enc, "b_enc");
+  close(g.decoder_bias, gb_dec, "b_dec");
+}
+
 TEST(SaeGradient, AuxKMatchesDetachedFiniteDifferences) {
   auto p = base(sae::Architecture::TopK);
   p.topk.k = 2;

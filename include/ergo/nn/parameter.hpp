@@ -73,7 +73,8 @@ Index parameter_count(const ParameterList<Scalar>& params) {
   return n;
 }
 
-/// \brief Global L2 norm of all gradients, ‖(g_1, …, g_P)‖₂, accumulated in double.
+/// \brief Global L2 norm of all gradients, ‖(g_1, …, g_P)‖₂: squares summed in Scalar over blocks
+/// of 512 entries, the block sums accumulated in double.
 /// A non-finite gradient entry makes the result non-finite (NaN or +inf).
 template <class Scalar>
 double global_grad_norm(const ParameterList<Scalar>& params) {
@@ -83,10 +84,15 @@ double global_grad_norm(const ParameterList<Scalar>& params) {
     // per-thread partial sums in double over contiguous ranges (reproducible per thread count)
     std::fill(part.begin(), part.end(), 0.0);
     const Scalar* g = p.grad.data();
+    // blocks of 512 summed in Scalar (vectorised), the block sums in double
     detail::parallel_for(p.grad.size(), detail::grain_for(1), [&](Index b, Index e, int t) {
       using Array = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
-      part[static_cast<size_t>(t)] =
-          Eigen::Map<const Array>(g + b, e - b).template cast<double>().square().sum();
+      constexpr Index kBlock = 512;
+      double acc = 0.0;
+      for (Index i = b; i < e; i += kBlock)
+        acc += static_cast<double>(
+            Eigen::Map<const Array>(g + i, std::min(kBlock, e - i)).square().sum());
+      part[static_cast<size_t>(t)] = acc;
     });
     for (double v : part) s += v;
   }
@@ -110,7 +116,12 @@ double clip_grad_norm(ParameterList<Scalar>& params, double max_norm) {
   const double norm = global_grad_norm(params);
   if (max_norm > 0.0 && norm > max_norm && std::isfinite(norm)) {
     const Scalar scale = static_cast<Scalar>(max_norm / norm);
-    for (auto& p : params) p.grad *= scale;
+    for (auto& p : params) {
+      Scalar* g = p.grad.data();
+      detail::parallel_for(p.grad.size(), detail::grain_for(1), [&](Index b, Index e, int) {
+        Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>(g + b, e - b) *= scale;
+      });
+    }
   }
   return norm;
 }

@@ -5,12 +5,15 @@
 /// \brief Pieces every SAE step shares (private): the encoder's linear part, the reconstruction
 /// loss and ∂L/∂x̂, and the dense decoder's forward and backward pass.
 
+#include "../../core/parallel.hpp"
 #include "../../core/types.hpp"
 #include "../loss.hpp"
 #include "../weights.hpp"
 #include "../workspace.hpp"
 
+#include <algorithm>
 #include <type_traits>
+#include <vector>
 
 namespace ergo::sae::detail {
 
@@ -30,14 +33,18 @@ void gemm(Workspace<Scalar>& ws, Matrix<Scalar>& c, const A& a, const B& b) {
   if constexpr (TA && TB) c.noalias() = a.transpose() * b.transpose();
 }
 
-/// \brief The encoder's input u = x − b_dec (or x when `pre_bias` is false), in one pass.
-/// x: d × n; u: d × n (resized).
+/// \brief The encoder's input u = x − b_dec (or x when `pre_bias` is false), in one pass split
+/// over the columns. x: d × n; u: d × n (resized).
 template <class Scalar, class X>
 void centre_input(const Weights<Scalar>& w, bool pre_bias, const X& x, Matrix<Scalar>& u) {
-  if (pre_bias)
-    u = x.colwise() - w.decoder_bias;
-  else
-    u = x;
+  u.resize(x.rows(), x.cols());
+  ergo::detail::parallel_for(
+      x.cols(), ergo::detail::grain_for(x.rows()), [&](Index b, Index e, int) {
+        if (pre_bias)
+          u.middleCols(b, e - b) = x.middleCols(b, e - b).colwise() - w.decoder_bias;
+        else
+          u.middleCols(b, e - b) = x.middleCols(b, e - b);
+      });
 }
 
 /// \brief Pre-activations of an inference chunk: u = x − b_dec (or x when `pre_bias` is false),
@@ -50,20 +57,72 @@ void pre_activations(const Weights<Scalar>& w, bool pre_bias, const X& x, Matrix
   h.colwise() += w.encoder_bias;
 }
 
+/// \brief Per-thread partial sums of the reconstruction pass over the columns of a batch x
+/// (d × B): column(b, th) sets ws.dxhat.col(b) = ∂L_rec/∂x̂_b = (2/B)(x̂_b − x_b) from ws.xhat and
+/// adds to thread th's sums; finish() writes the reconstruction term (1/B) Σ‖x − x̂‖² and the batch
+/// variance into a LossTerms. One pass over x, x̂ and ∂x̂, so a decoder can call column() while
+/// x̂_b is still in cache. The variance is summed about the first sample x_0,
+/// Σ‖x_b − x̄‖² = Σ‖x_b − x_0‖² − B‖x̄ − x_0‖², which avoids the cancellation of the raw moments
+/// when ‖x̄‖ is large against the spread.
+template <class Scalar, class X>
+class ReconstructionSums {
+ public:
+  ReconstructionSums(const X& x, Workspace<Scalar>& ws)
+      : m_x(x),
+        m_ws(ws),
+        m_threads(std::max(ergo::num_threads(), 1)),
+        m_rec(static_cast<size_t>(m_threads), 0.0),
+        m_spread(static_cast<size_t>(m_threads), 0.0),
+        m_sum(Matrix<Scalar>::Zero(x.rows(), m_threads)),
+        m_scale(static_cast<Scalar>(2.0 / static_cast<double>(x.cols()))) {
+    ws.dxhat.resize(x.rows(), x.cols());
+  }
+
+  void column(Index b, int th) {
+    auto r = m_ws.dxhat.col(b);
+    r = m_ws.xhat.col(b) - m_x.col(b);
+    m_rec[static_cast<size_t>(th)] += static_cast<double>(r.squaredNorm());
+    r *= m_scale;
+    const auto shifted = m_x.col(b) - m_x.col(0);
+    m_sum.col(th) += shifted;
+    m_spread[static_cast<size_t>(th)] += static_cast<double>(shifted.squaredNorm());
+  }
+
+  /// Writes t.reconstruction and t.batch_variance; returns the reconstruction term.
+  double finish(LossTerms& t) const {
+    const double B = static_cast<double>(m_x.cols());
+    double rec = 0.0, spread = 0.0;
+    for (int th = 0; th < m_threads; ++th) {
+      rec += m_rec[static_cast<size_t>(th)];
+      spread += m_spread[static_cast<size_t>(th)];
+    }
+    const double centre = (m_sum.template cast<double>().rowwise().sum()).squaredNorm() / B;
+    t.reconstruction = rec / B;
+    t.batch_variance = std::max(0.0, spread - centre) / B;
+    return t.reconstruction;
+  }
+
+ private:
+  const X& m_x;
+  Workspace<Scalar>& m_ws;
+  int m_threads;
+  std::vector<double> m_rec, m_spread;
+  Matrix<Scalar> m_sum;
+  Scalar m_scale;
+};
+
 /// \brief From ws.xhat (d × B): the reconstruction term (1/B) Σ‖x − x̂‖² and the batch variance
-/// into `t`, and ws.dxhat = ∂L_rec/∂x̂ = (2/B)(x̂ − x). Returns the reconstruction term.
+/// into `t`, and ws.dxhat = ∂L_rec/∂x̂ = (2/B)(x̂ − x), in one pass split over the columns.
+/// Returns the reconstruction term.
 template <class Scalar>
 double finish_reconstruction(const Eigen::Ref<const Matrix<Scalar>>& x, Workspace<Scalar>& ws,
                              LossTerms& t) {
-  const Index B = x.cols();
-  ws.dxhat = ws.xhat - x;
-  const double rec = static_cast<double>(ws.dxhat.squaredNorm()) / static_cast<double>(B);
-  const Vector<Scalar> mean = x.rowwise().mean();
-  t.batch_variance =
-      static_cast<double>((x.colwise() - mean).squaredNorm()) / static_cast<double>(B);
-  ws.dxhat *= static_cast<Scalar>(2.0 / static_cast<double>(B));
-  t.reconstruction = rec;
-  return rec;
+  ReconstructionSums<Scalar, Eigen::Ref<const Matrix<Scalar>>> sums(x, ws);
+  ergo::detail::parallel_for(x.cols(), ergo::detail::grain_for(x.rows()),
+                             [&](Index b, Index e, int th) {
+                               for (Index j = b; j < e; ++j) sums.column(j, th);
+                             });
+  return sums.finish(t);
 }
 
 /// \brief Dense decode of the codes Z (m × B), the reconstruction loss terms, and the decoder's

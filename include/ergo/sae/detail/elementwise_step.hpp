@@ -188,8 +188,7 @@ LossTerms step_elementwise(const Weights<Scalar>& w, bool pre_bias,
     // gather the entries that need a gradient (same predicate and order as the count above)
     gather_codes(ws.h, Z, ws,
                  [&](Scalar hv, Scalar zv, Index i) { return needs_gradient(act, hv, zv, i); });
-    sparse_decode(w, ws);
-    finish_reconstruction(x, ws, t);
+    sparse_decode_reconstruction(w, x, ws, t, [](Index, int) {});
     // ∂L/∂z = d_i · ∂x̂_b at each entry, then the activation's mask, the penalty's gradient and
     // the θ pseudo-gradient (per-thread accumulators, as in the dense pass)
     ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))

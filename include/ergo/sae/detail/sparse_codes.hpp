@@ -36,7 +36,8 @@ struct SparseCodes {
   // by-latent view (built by build_latent_view)
   std::vector<Index> lat_start;          ///< m + 1 offsets
   std::vector<std::int32_t> lat_sample;  ///< sample b of each by-latent entry
-  std::vector<Index> lat_entry;          ///< position e of the entry in the by-sample arrays
+  std::vector<Scalar> lat_value;         ///< value of each by-latent entry
+  std::vector<Scalar> lat_grad;          ///< grad of each by-latent entry
   std::vector<Index> lat_fill;           ///< scratch (m)
 
   /// Reserves room for `capacity` entries over `batch` samples and `m` latents (no shrinking).
@@ -47,7 +48,8 @@ struct SparseCodes {
       value.resize(static_cast<size_t>(capacity));
       grad.resize(static_cast<size_t>(capacity));
       lat_sample.resize(static_cast<size_t>(capacity));
-      lat_entry.resize(static_cast<size_t>(capacity));
+      lat_value.resize(static_cast<size_t>(capacity));
+      lat_grad.resize(static_cast<size_t>(capacity));
     }
     lat_start.resize(static_cast<size_t>(m + 1));
     lat_fill.resize(static_cast<size_t>(m));
@@ -55,7 +57,10 @@ struct SparseCodes {
   Index batch() const { return static_cast<Index>(start.size()) - 1; }
   Index nnz() const { return start.empty() ? 0 : start.back(); }
 
-  /// Builds lat_start / lat_sample / lat_entry from the by-sample lists (counting sort, O(nnz)).
+  /// Builds lat_start / lat_sample / lat_value / lat_grad from the by-sample lists (counting
+  /// sort, O(nnz)); call it once value and grad are final. The values and gradients are copied in
+  /// latent order so that the backward pass, which visits each latent's entries d / 32 times,
+  /// reads them sequentially.
   void build_latent_view(Index m) {
     std::fill(lat_start.begin(), lat_start.end(), Index(0));
     const Index n = nnz();
@@ -70,7 +75,8 @@ struct SparseCodes {
         const size_t pos =
             static_cast<size_t>(lat_fill[static_cast<size_t>(index[static_cast<size_t>(e)])]++);
         lat_sample[pos] = static_cast<std::int32_t>(b);
-        lat_entry[pos] = e;
+        lat_value[pos] = value[static_cast<size_t>(e)];
+        lat_grad[pos] = grad[static_cast<size_t>(e)];
       }
   }
 };

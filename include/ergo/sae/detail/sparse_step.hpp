@@ -26,22 +26,44 @@
 namespace ergo::sae::detail {
 
 /// \brief Sparse decode of the codes ws.codes: ws.xhat_b = b_dec + Σ_e v_e d_{i_e} (d × B), with
-/// B = ws.codes.batch(); entries with v_e = 0 are skipped. O(nnz · d).
+/// the zero entries skipped; then `after(b, thread)` runs on each column while x̂_b is in cache.
+template <class Scalar, class After>
+void sparse_decode(const Weights<Scalar>& wt, Workspace<Scalar>& ws, After&& after) {
+  const auto& c = ws.codes;
+  const Index B = c.batch(), d = wt.decoder.rows();
+  const Index per_sample = B > 0 ? std::max<Index>(1, c.nnz() * d / B) : 1;
+  ergo::detail::parallel_for(
+      B, ergo::detail::grain_for(per_sample), [&](Index b0, Index b1, int th) {
+        for (Index b = b0; b < b1; ++b) {
+          auto xc = ws.xhat.col(b);
+          xc = wt.decoder_bias;
+          for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)];
+               ++e) {
+            const Scalar v = c.value[static_cast<size_t>(e)];
+            if (v != Scalar(0)) xc.noalias() += v * wt.decoder.col(c.index[static_cast<size_t>(e)]);
+          }
+          after(b, th);
+        }
+      });
+}
+
 template <class Scalar>
 void sparse_decode(const Weights<Scalar>& wt, Workspace<Scalar>& ws) {
-  const auto& c = ws.codes;
-  const Index B = c.batch();
-  [[maybe_unused]] const int nt = Eigen::nbThreads();
-  [[maybe_unused]] const Index work = c.nnz() * wt.decoder.rows();
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(work)))
-  for (Index b = 0; b < B; ++b) {
-    auto xc = ws.xhat.col(b);
-    xc = wt.decoder_bias;
-    for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)]; ++e) {
-      const Scalar v = c.value[static_cast<size_t>(e)];
-      if (v != Scalar(0)) xc.noalias() += v * wt.decoder.col(c.index[static_cast<size_t>(e)]);
-    }
-  }
+  sparse_decode(wt, ws, [](Index, int) {});
+}
+
+/// \brief sparse_decode followed by finish_reconstruction, fused column by column; `after(b,
+/// thread)` then runs on each column while ∂L/∂x̂_b is in cache.
+template <class Scalar, class After>
+double sparse_decode_reconstruction(const Weights<Scalar>& wt,
+                                    const Eigen::Ref<const Matrix<Scalar>>& x,
+                                    Workspace<Scalar>& ws, LossTerms& t, After&& after) {
+  ReconstructionSums<Scalar, Eigen::Ref<const Matrix<Scalar>>> sums(x, ws);
+  sparse_decode(wt, ws, [&](Index b, int th) {
+    sums.column(b, th);
+    after(b, th);
+  });
+  return sums.finish(t);
 }
 
 /// \brief Data-parallel AuxK normaliser: Σ_b ‖e_b − ē‖² over the global batch (ē its global
@@ -130,71 +152,77 @@ double aux_forward(const Weights<Scalar>& wt, const Eigen::Ref<const Matrix<Scal
   return w.aux * sq / denom;
 }
 
+/// Rows of ∇W_dec / ∇W_enc handled per pass of the sparse backward (two cache lines per column).
+constexpr int kBackwardChunk = 32;
+
+/// \brief Latent i's share of the sparse backward over rows [c0, c0 + len) (Len: len at compile
+/// time, or Eigen::Dynamic for the last, shorter chunk): writes ∇W_dec's chunk in place and returns
+/// ∇W_enc's chunk in `ge` and ∇b_enc(i) in `gb`.
+template <int Len, class Scalar, class Out>
+void latent_chunk(Index i, Index c0, Index len, const Workspace<Scalar>& ws, bool with_aux,
+                  Scalar* gdec, Out& ge, Scalar& gb) {
+  const Index d = ws.u.rows();
+  using CChunk = Eigen::Map<const Eigen::Array<Scalar, Len, 1>>;
+  using Acc = Eigen::Array<Scalar, Len, 1, 0, (Len == Eigen::Dynamic ? kBackwardChunk : Len), 1>;
+  Acc gd = Acc::Zero(len);
+  ge.setZero(len);
+  gb = 0;
+  auto run = [&](const detail::SparseCodes<Scalar>& c, const Matrix<Scalar>& src) {
+    for (Index q = c.lat_start[static_cast<size_t>(i)]; q < c.lat_start[static_cast<size_t>(i + 1)];
+         ++q) {
+      const size_t e = static_cast<size_t>(q);
+      const Index b = c.lat_sample[e];
+      gd += c.lat_value[e] * CChunk(src.data() + b * d + c0, len);
+      ge += c.lat_grad[e] * CChunk(ws.u.data() + b * d + c0, len);
+      gb += c.lat_grad[e];
+    }
+  };
+  run(ws.codes, ws.dxhat);
+  if (with_aux) run(ws.sparse.aux, ws.sparse.aux_dhat);
+  Eigen::Map<Eigen::Array<Scalar, Len, 1>>(gdec, len) = gd;
+}
+
 /// \brief Sparse backward (and AuxK's): per-latent accumulation of the decoder gradient, the
 /// encoder gradient and the encoder-bias gradient, O(B·k·d).
 ///
 /// The d rows are processed in chunks of 32 (two cache lines per column): the chunk of U and ∂x̂
 /// (2 · 32 · B values) stays in L2 while every active entry is visited, instead of streaming
-/// whole random columns of U and ∂x̂ from memory for each entry. Latent i's chunk of ∇W_enc is
-/// row i of an m × 32 block of columns, written in place (strided stores; on TopK at 2 threads this
-/// measured 3–4 % slower than the former transposed buffer, docs/sae.md "Benchmark").
+/// whole random columns of U and ∂x̂ from memory for each entry. Latents are taken 64 at a time;
+/// their chunks of ∇W_enc (rows of a 64 × 32 block) are gathered in a tile that stays in L1 and
+/// written out as 32 runs of 64 consecutive values, so ∇W_enc is written once, in whole cache
+/// lines, with no m × d buffer and no transpose.
 template <class Scalar>
 void sparse_backward(const Weights<Scalar>& wt, Workspace<Scalar>& ws, Weights<Scalar>& grad,
                      bool with_aux) {
   const Index m = wt.encoder.rows(), d = wt.encoder.cols();
-  auto& sp = ws.sparse;
   [[maybe_unused]] const int nt = Eigen::nbThreads();
   ws.codes.build_latent_view(m);
-  if (with_aux) sp.aux.build_latent_view(m);
+  if (with_aux) ws.sparse.aux.build_latent_view(m);
   [[maybe_unused]] const Index work = ws.codes.nnz() * d;
-  constexpr Index kChunk = 32;
+  constexpr Index kChunk = kBackwardChunk, kLatents = 64;
+  const Index blocks = (m + kLatents - 1) / kLatents;
   for (Index c0 = 0; c0 < d; c0 += kChunk) {
     const Index len = std::min(kChunk, d - c0);
     const bool first = c0 == 0;
-    ERGO_OMP(omp parallel for schedule(dynamic, 64) num_threads(nt) if (ergo::detail::worth_splitting(work)))
-    for (Index i = 0; i < m; ++i) {
-      Scalar* gdec = grad.decoder.data() + i * d + c0;
-      Scalar* genc = grad.encoder.data() + c0 * m + i;  // (i, c0 + j) at genc[j · m]
-      Scalar gb = 0;
-      if (len == kChunk) {
-        using Chunk = Eigen::Map<Eigen::Array<Scalar, kChunk, 1>>;
-        using CChunk = Eigen::Map<const Eigen::Array<Scalar, kChunk, 1>>;
-        Eigen::Array<Scalar, kChunk, 1> ad = Eigen::Array<Scalar, kChunk, 1>::Zero();
-        Eigen::Array<Scalar, kChunk, 1> ae = Eigen::Array<Scalar, kChunk, 1>::Zero();
-        auto run = [&](const detail::SparseCodes<Scalar>& c, const Matrix<Scalar>& src) {
-          for (Index q = c.lat_start[static_cast<size_t>(i)];
-               q < c.lat_start[static_cast<size_t>(i + 1)]; ++q) {
-            const size_t e = static_cast<size_t>(c.lat_entry[static_cast<size_t>(q)]);
-            const Index b = c.lat_sample[static_cast<size_t>(q)];
-            ad += c.value[e] * CChunk(src.data() + b * d + c0);
-            ae += c.grad[e] * CChunk(ws.u.data() + b * d + c0);
-            gb += c.grad[e];
-          }
-        };
-        run(ws.codes, ws.dxhat);
-        if (with_aux) run(sp.aux, sp.aux_dhat);
-        Chunk{gdec} = ad;
-        for (Index j = 0; j < kChunk; ++j) genc[j * m] = ae(j);
-      } else {
-        Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>> gd(gdec, len);
-        Eigen::Array<Scalar, Eigen::Dynamic, 1, 0, kChunk, 1> ge =
-            Eigen::Array<Scalar, Eigen::Dynamic, 1, 0, kChunk, 1>::Zero(len);
-        gd.setZero();
-        auto run = [&](const detail::SparseCodes<Scalar>& c, const Matrix<Scalar>& src) {
-          for (Index q = c.lat_start[static_cast<size_t>(i)];
-               q < c.lat_start[static_cast<size_t>(i + 1)]; ++q) {
-            const size_t e = static_cast<size_t>(c.lat_entry[static_cast<size_t>(q)]);
-            const Index b = c.lat_sample[static_cast<size_t>(q)];
-            gd += c.value[e] * src.col(b).segment(c0, len).array();
-            ge += c.grad[e] * ws.u.col(b).segment(c0, len).array();
-            gb += c.grad[e];
-          }
-        };
-        run(ws.codes, ws.dxhat);
-        if (with_aux) run(sp.aux, sp.aux_dhat);
-        for (Index j = 0; j < len; ++j) genc[j * m] = ge(j);
+    ERGO_OMP(omp parallel for schedule(dynamic, 1) num_threads(nt) if (ergo::detail::worth_splitting(work)))
+    for (Index blk = 0; blk < blocks; ++blk) {
+      const Index i0 = blk * kLatents, n = std::min(kLatents, m - i0);
+      Eigen::Array<Scalar, kLatents, Eigen::Dynamic, 0, kLatents, kChunk> tile(kLatents, len);
+      for (Index i = i0; i < i0 + n; ++i) {
+        Scalar* gdec = grad.decoder.data() + i * d + c0;
+        Scalar gb;
+        if (len == kChunk) {
+          Eigen::Array<Scalar, kChunk, 1> ge;
+          latent_chunk<kChunk>(i, c0, len, ws, with_aux, gdec, ge, gb);
+          tile.row(i - i0) = ge.transpose();
+        } else {
+          Eigen::Array<Scalar, Eigen::Dynamic, 1, 0, kChunk, 1> ge;
+          latent_chunk<Eigen::Dynamic>(i, c0, len, ws, with_aux, gdec, ge, gb);
+          tile.row(i - i0) = ge.transpose();
+        }
+        if (first) grad.encoder_bias(i) = gb;
       }
-      if (first) grad.encoder_bias(i) = gb;
+      grad.encoder.block(i0, c0, n, len) = tile.topRows(n);
     }
   }
 }
@@ -208,10 +236,7 @@ template <class Scalar, class Select>
 LossTerms step_sparse(const Weights<Scalar>& wt, bool pre_bias,
                       const Eigen::Ref<const Matrix<Scalar>>& x, const LossWeights& w,
                       Workspace<Scalar>& ws, Weights<Scalar>& grad, Select&& select) {
-  const Index d = wt.encoder.cols(), B = x.cols();
-  [[maybe_unused]] const int nt = Eigen::nbThreads();
-  (void)d;
-  (void)nt;
+  const Index B = x.cols();
   LossTerms t;
   centre_input(wt, pre_bias, x, ws.u);
   gemm<false, false>(ws, ws.h, wt.encoder, ws.u);
@@ -227,20 +252,19 @@ LossTerms step_sparse(const Weights<Scalar>& wt, bool pre_bias,
     }
   t.l0 = static_cast<double>(l0) / static_cast<double>(B);
 
-  sparse_decode(wt, ws);
-  finish_reconstruction(x, ws, t);
-  const bool with_aux = w.aux > 0.0 && w.dead != nullptr && w.aux_k > 0;
-  ws.sparse.aux_active = false;
-  t.aux = with_aux ? aux_forward(wt, x, w, ws, B, h_has_bias) : 0.0;
-  const bool aux_active = ws.sparse.aux_active;
-  // ∂L/∂h at the active entries (∂L/∂z masked by the ReLU on the selected value)
-  ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))
-  for (Index b = 0; b < B; ++b)
+  // with each column's ∂L/∂x̂_b: ∂L/∂h at its active entries (∂L/∂z masked by the ReLU on the
+  // selected value), while the decoder columns just read are in cache
+  sparse_decode_reconstruction(wt, x, ws, t, [&](Index b, int) {
     for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)]; ++e) {
       const size_t es = static_cast<size_t>(e);
       c.grad[es] =
           c.value[es] > Scalar(0) ? wt.decoder.col(c.index[es]).dot(ws.dxhat.col(b)) : Scalar(0);
     }
+  });
+  const bool with_aux = w.aux > 0.0 && w.dead != nullptr && w.aux_k > 0;
+  ws.sparse.aux_active = false;
+  t.aux = with_aux ? aux_forward(wt, x, w, ws, B, h_has_bias) : 0.0;
+  const bool aux_active = ws.sparse.aux_active;
   sparse_backward(wt, ws, grad, aux_active);
   grad.decoder_bias = ws.dxhat.rowwise().sum();
   if (pre_bias) grad.decoder_bias.noalias() -= wt.encoder.transpose() * grad.encoder_bias;
