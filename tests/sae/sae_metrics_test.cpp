@@ -162,13 +162,15 @@ TEST(SaeMetrics, ProbeRecoversLogisticPosterior) {
 
 TEST(SaeKernels, TopKAndBatchTopKSelection) {
   ergo::Rng rng(6);
-  // m = 1000: 62 full blocks of 16 plus a partial one (block path for k <= 31); m = 300 also
-  // exercises the all-candidates path (k > 9). Values are rounded so that ties are common.
-  for (Index m : {Index(300), Index(1000)}) {
+  // Groups of 8 entries, G = ⌊m / 8⌋ (group path for k <= G / 2, else all candidates):
+  // m = 300: G = 37 and 4 entries in no group (group path for k <= 18); m = 1000: G = 125, none
+  // left over; m = 4099: G = 512 and 3 left over (group path for every k below). Values are
+  // rounded so that ties are common.
+  for (Index m : {Index(300), Index(1000), Index(4099)}) {
     std::vector<float> h(static_cast<size_t>(m));
     for (auto& v : h) v = static_cast<float>(std::round(rng.normal() * 8) / 8);
     h[10] = h[20] = h[30] = 5.0f;          // ties at the top: lower indices are kept first
-    h[static_cast<size_t>(m - 1)] = 4.0f;  // the largest but three, in the partial block
+    h[static_cast<size_t>(m - 1)] = 4.0f;  // the largest but three, in no group when m % 8 != 0
     for (Index k : {1, 3, 4, 17, 31, 64, 100}) {
       std::vector<std::int32_t> idx(static_cast<size_t>(k));
       std::vector<float> val(static_cast<size_t>(k));

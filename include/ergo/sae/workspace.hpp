@@ -17,10 +17,13 @@ namespace ergo::sae {
 
 namespace detail {
 
-/// Buffers of the sparse kernels beyond the codes themselves (AuxK).
+/// Buffers of the sparse kernels beyond the codes themselves (AuxK, the backward's row chunks).
 template <class Scalar>
 struct SparseStepBuffers {
   Matrix<Scalar> aux_target, aux_dhat;  ///< d × B: AuxK residual target and its decode grad
+  /// 32 × B: one chunk of rows of u, ∂x̂ and AuxK's ∂ê, contiguous (the sparse backward; a
+  /// shorter last chunk of len rows uses the first len · B values)
+  Matrix<Scalar> u_rows, dxhat_rows, aux_rows;
   SparseCodes<Scalar> aux;              ///< AuxK active dead latents
   std::vector<std::int32_t> dead_list;  ///< AuxK dead latent indices
   bool aux_active = false;              ///< AuxK entries were produced for the last batch

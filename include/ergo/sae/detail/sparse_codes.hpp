@@ -156,36 +156,39 @@ void top_k_column_impl(const Scalar* h, const Scalar* bias, Index m, Index k, st
     return h[i];
   };
   thread_local std::vector<Cand> cand, work;
-  thread_local std::vector<Scalar> bmax;
-  constexpr Index kBlock = 16;
-  const Index nfull = m / kBlock;
-  const Index nblocks = nfull + (m % kBlock != 0 ? 1 : 0);
-  cand.clear();
-  if (k > nblocks / 2) {
-    for (Index i = 0; i < m; ++i) cand.push_back({at(i), static_cast<std::int32_t>(i)});
+  thread_local std::vector<Scalar> gmax;
+  thread_local std::vector<std::int32_t> hot;
+  // entry r·G + g (r < kRows) belongs to group g; the m − kRows·G last entries to none
+  constexpr Index kRows = 8;
+  const Index G = m / kRows;
+  if (static_cast<Index>(cand.size()) < m + 1) cand.resize(static_cast<size_t>(m + 1));
+  Cand* cd = cand.data();
+  Index n = 0;
+  if (G < 2 * k) {
+    for (Index i = 0; i < m; ++i) cd[n++] = {at(i), static_cast<std::int32_t>(i)};
   } else {
-    bmax.resize(static_cast<size_t>(nblocks));
-    for (Index b = 0; b < nfull; ++b) {
-      // a balanced tree of maxima: short dependency chains (a linear scan is latency-bound)
-      const Index p = b * kBlock;
-      Scalar a[8];
-      for (int j = 0; j < 8; ++j) a[j] = std::max(at(p + j), at(p + j + 8));
-      for (int j = 0; j < 4; ++j) a[j] = std::max(a[j], a[j + 4]);
-      bmax[static_cast<size_t>(b)] = std::max(std::max(a[0], a[2]), std::max(a[1], a[3]));
+    if (static_cast<Index>(gmax.size()) < G) {
+      gmax.resize(static_cast<size_t>(G));
+      hot.resize(static_cast<size_t>(G));
     }
-    if (nfull < nblocks) {
-      Scalar t = at(nfull * kBlock);
-      for (Index i = nfull * kBlock; i < m; ++i) t = std::max(t, at(i));
-      bmax[static_cast<size_t>(nfull)] = t;
+    Scalar* gm = gmax.data();
+    // group maxima: kRows contiguous, vectorised passes
+    for (Index g = 0; g < G; ++g) gm[g] = at(g);
+    for (Index r = 1; r < kRows; ++r) {
+      const Index o = r * G;
+      for (Index g = 0; g < G; ++g) {
+        const Scalar v = at(o + g);
+        gm[g] = gm[g] < v ? v : gm[g];
+      }
     }
-    const Scalar* bm = bmax.data();
-    Scalar lo = *std::min_element(bm, bm + nblocks), hi = *std::max_element(bm, bm + nblocks);
-    // invariant: at least k block maxima are >= lo; stop once at most ~1.25 k are
+    const Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>> gmv(gm, G);
+    Scalar lo = gmv.minCoeff(), hi = gmv.maxCoeff();  // vectorised
+    // invariant: at least k group maxima are >= lo; stop once at most ~1.25 k are
     for (int it = 0; it < 24 && lo < hi; ++it) {
       const Scalar mid = lo + (hi - lo) / Scalar(2);
       if (!(mid > lo)) break;
-      Index c = 0;
-      for (Index b = 0; b < nblocks; ++b) c += bm[b] >= mid ? 1 : 0;  // vectorised count
+      std::int32_t c = 0;
+      for (Index g = 0; g < G; ++g) c += gm[g] >= mid ? 1 : 0;  // vectorised count
       if (c >= k) {
         lo = mid;
         if (4 * c <= 5 * k) break;
@@ -193,31 +196,44 @@ void top_k_column_impl(const Scalar* h, const Scalar* bias, Index m, Index k, st
         hi = mid;
       }
     }
-    for (Index b = 0; b < nblocks; ++b) {
-      if (bmax[static_cast<size_t>(b)] < lo) continue;
-      const Index e = std::min(m, (b + 1) * kBlock);
-      for (Index i = b * kBlock; i < e; ++i) {
+    std::int32_t* hg = hot.data();
+    Index nh = 0;
+    for (Index g = 0; g < G; ++g) {
+      hg[nh] = static_cast<std::int32_t>(g);
+      nh += gm[g] >= lo ? 1 : 0;
+    }
+    // the entries >= lo of the groups that reach it, row by row: in increasing index order
+    for (Index r = 0; r < kRows; ++r) {
+      const Index o = r * G;
+      for (Index j = 0; j < nh; ++j) {
+        const Index i = o + hg[j];
         const Scalar v = at(i);
-        if (v >= lo) cand.push_back({v, static_cast<std::int32_t>(i)});
+        cd[n] = {v, static_cast<std::int32_t>(i)};
+        n += v >= lo ? 1 : 0;
       }
     }
+    for (Index i = kRows * G; i < m; ++i) {
+      const Scalar v = at(i);
+      cd[n] = {v, static_cast<std::int32_t>(i)};
+      n += v >= lo ? 1 : 0;
+    }
   }
-  // cand is in increasing index order; keep its k best in that order
+  // cd[0, n) is in increasing index order; keep its k best in that order
   Index out = 0;
-  if (static_cast<Index>(cand.size()) > k) {
-    work.assign(cand.begin(), cand.end());
+  if (n > k) {
+    work.assign(cd, cd + n);
     std::nth_element(work.begin(), work.begin() + (k - 1), work.end(), better);
     const Cand pivot = work[static_cast<size_t>(k - 1)];
-    for (const Cand& c : cand)
-      if (!better(pivot, c)) {  // c is at least as good as the k-th best
-        idx[out] = c.i;
-        val[out] = c.v;
+    for (Index j = 0; j < n; ++j)
+      if (!better(pivot, cd[j])) {  // at least as good as the k-th best
+        idx[out] = cd[j].i;
+        val[out] = cd[j].v;
         ++out;
       }
   } else {
-    for (const Cand& c : cand) {
-      idx[out] = c.i;
-      val[out] = c.v;
+    for (Index j = 0; j < n; ++j) {
+      idx[out] = cd[j].i;
+      val[out] = cd[j].v;
       ++out;
     }
   }
@@ -227,14 +243,15 @@ void top_k_column_impl(const Scalar* h, const Scalar* bias, Index m, Index k, st
 /// writes the k largest entries' indices (ties: lower index first) into idx and their values into
 /// val, ordered by increasing latent index. `h` is only read.
 ///
-/// Branch-light selection: (1) maxima of blocks of 16 entries (vectorised); (2) a threshold t
-/// with at least k (and, when bisection gets there, at most 1.25 k) block maxima >= t, found by
-/// bisection on vectorised counts (t is a lower bound of the k-th largest entry, since k
-/// distinct blocks each hold an entry >= t); (3) the entries >= t, from the
-/// blocks whose maximum reaches t (typically ~1.5k candidates), collected in index order;
-/// (4) the k-th best candidate (value descending, index ascending) by nth_element on a copy, and
-/// an in-order filter. O(m) with a small constant; when k exceeds half the number of blocks all
-/// m entries are candidates.
+/// Branch-light selection: (1) the entries form m / 8 groups, entry r·G + g (r < 8, G = ⌊m / 8⌋)
+/// in group g, whose maxima take eight contiguous, vectorised passes; (2) a threshold t with at
+/// least k (and, when bisection gets there, at most 1.25 k) group maxima >= t, found by bisection
+/// on vectorised counts (t is a lower bound of the k-th largest entry, since k distinct groups
+/// each hold an entry >= t); (3) the entries >= t of the groups whose maximum reaches t, and of
+/// the m − 8G entries in no group, collected row by row, i.e. in index order (typically ~1.5k
+/// candidates); (4) the k-th best candidate (value descending, index ascending) by nth_element
+/// on a copy, and an in-order filter. O(m) with a small constant; when k exceeds m / 16 all m
+/// entries are candidates.
 template <class Scalar>
 void top_k_column(const Scalar* h, Index m, Index k, std::int32_t* idx, Scalar* val,
                   const Scalar* bias = nullptr) {
