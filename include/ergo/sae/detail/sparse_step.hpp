@@ -224,13 +224,13 @@ void sparse_backward(const Weights<Scalar>& wt, Workspace<Scalar>& ws, Weights<S
     const Index len = std::min(kChunk, d - c0);
     const bool first = c0 == 0;
     ergo::detail::parallel_for(B, ergo::detail::grain_for(len), [&](Index b0, Index b1, int) {
-      using Rows = Eigen::Map<Matrix<Scalar>>;
-      Rows(sp.u_rows.data(), len, B).middleCols(b0, b1 - b0) = ws.u.block(c0, b0, len, b1 - b0);
-      Rows(sp.dxhat_rows.data(), len, B).middleCols(b0, b1 - b0) =
-          ws.dxhat.block(c0, b0, len, b1 - b0);
-      if (with_aux)
-        Rows(sp.aux_rows.data(), len, B).middleCols(b0, b1 - b0) =
-            sp.aux_dhat.block(c0, b0, len, b1 - b0);
+      auto copy = [&](Matrix<Scalar>& to, const Matrix<Scalar>& from) {
+        Eigen::Map<Matrix<Scalar>>(to.data(), len, B).middleCols(b0, b1 - b0) =
+            from.block(c0, b0, len, b1 - b0);
+      };
+      copy(sp.u_rows, ws.u);
+      copy(sp.dxhat_rows, ws.dxhat);
+      if (with_aux) copy(sp.aux_rows, sp.aux_dhat);
     });
     ERGO_OMP(omp parallel for schedule(dynamic, 1) num_threads(nt) if (ergo::detail::worth_splitting(work)))
     for (Index blk = 0; blk < blocks; ++blk) {
