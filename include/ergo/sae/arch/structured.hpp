@@ -71,6 +71,7 @@ struct Structured : Base {
   struct Buffers {
     Matrix<Scalar> r, dr;                ///< h × B: R and ∂L/∂R
     Matrix<Scalar> p, g;                 ///< d × d: W_dec,h W_R and ∂x̂ uᵀ (sparse path)
+    Vector<Scalar> xhat_bias;            ///< d: b_dec (+ W_dec,h b_R when factored; sparse path)
     detail::NuclearWorkspace nuclear;    ///< factorisations of the nuclear norm
     detail::EntryLists<Scalar> entries;  ///< active entries of S, collected by the forward pass
     std::vector<double> sums;            ///< per-thread penalty and L0 sums of the forward pass
@@ -230,9 +231,14 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
       l0 += bb.sums[th + 1];
     }
   };
+  // The sparse path's products with R: factored (through W_dec,h W_R, d × d) when cheaper.
+  const auto dec_h = w.decoder.leftCols(hr);
+  const double dd = static_cast<double>(d), hd = static_cast<double>(hr),
+               bd = static_cast<double>(B);
+  const bool factored = 6.0 * dd * dd * hd + 4.0 * bd * dd * dd < 6.0 * bd * dd * hd;
   // With a non-zero R, the eigen-decomposition runs on one thread while the other makes this pass
-  // and, on the sparse path, decodes S (neither touches the decomposition's workspace or calls
-  // the BLAS).
+  // and, on a factored sparse path, forms W_dec,h W_R (neither touches the other's data; a BLAS
+  // call inside runs on its one thread).
   bool sparse = false;
   ergo::detail::run_side_by_side(
       nuclear && bb.nuclear.pending ? nt : 1,
@@ -247,13 +253,12 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
         if (sparse) {
           detail::codes_from_lists(bb.entries, ws.h, ws.h, ws,
                                    [](S, S s, Index) { return s > S(0); });
-          detail::sparse_decode(w, ws);  // b_dec + W_dec S
+          if (factored) bb.p.noalias() = dec_h * dense;  // d × d
         }
       },
       [&] {
         if (nuclear) NuclearNormPenalty::decompose(bb.nuclear);
       });
-  [[maybe_unused]] const Index nnz = c.nnz();
   const double invB = 1.0 / static_cast<double>(B);
   t.l0 = l0 * invB;
   t.sparsity = lw.sparsity * pen * invB;
@@ -276,29 +281,28 @@ LossTerms Structured::forward_backward(const SparseAutoencoder<S>& sae, const Pa
     g_dense.noalias() = bb.dr * ws.u.transpose();
     g_dense_bias = bb.dr.rowwise().sum();
   } else {
-    const auto dec_h = w.decoder.leftCols(hr);
-    const double dd = static_cast<double>(d), hd = static_cast<double>(hr),
-                 bd = static_cast<double>(B);
-    const bool factored = 6.0 * dd * dd * hd + 4.0 * bd * dd * dd < 6.0 * bd * dd * hd;
+    // R's part of x̂ first, so that the decode of S can finish each sample while it is in cache:
+    // its reconstruction terms, ∂L/∂x̂_b and ∂L/∂S at its active entries
+    bb.xhat_bias = w.decoder_bias;
     if (factored) {
-      bb.p.noalias() = dec_h * dense;  // d × d
-      ws.xhat.noalias() += bb.p * ws.u;
-      ws.xhat.colwise() += dec_h * dense_bias.col(0);
+      ws.xhat.noalias() = bb.p * ws.u;
+      bb.xhat_bias.noalias() += dec_h * dense_bias.col(0);
     } else {
       bb.r.noalias() = dense * ws.u;
       bb.r.colwise() += dense_bias.col(0);
-      ws.xhat.noalias() += dec_h * bb.r;
+      ws.xhat.noalias() = dec_h * bb.r;
     }
-    detail::finish_reconstruction(x, ws, t);
-    ERGO_OMP(omp parallel for schedule(static) num_threads(nt) if (ergo::detail::worth_splitting(nnz * d)))
-    for (Index b = 0; b < B; ++b) {
-      const auto dxc = ws.dxhat.col(b);
-      for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)];
-           ++e) {
-        const size_t es = static_cast<size_t>(e);
-        c.grad[es] = w.decoder.col(c.index[es]).dot(dxc) + penalty_gradient(c.value[es]);
-      }
-    }
+    detail::sparse_decode_reconstruction(
+        w, x, ws, t,
+        [&](Index b, int) {
+          const auto dxc = ws.dxhat.col(b);
+          for (Index e = c.start[static_cast<size_t>(b)]; e < c.start[static_cast<size_t>(b + 1)];
+               ++e) {
+            const size_t es = static_cast<size_t>(e);
+            c.grad[es] = w.decoder.col(c.index[es]).dot(dxc) + penalty_gradient(c.value[es]);
+          }
+        },
+        &bb.xhat_bias);
     detail::sparse_backward(w, ws, grad, false);  // S's part of ∇W_dec, ∇W_enc, ∇b_enc
     grad.decoder_bias = ws.dxhat.rowwise().sum();
     if (factored) {

@@ -27,8 +27,11 @@ namespace ergo::sae::detail {
 
 /// \brief Sparse decode of the codes ws.codes: ws.xhat_b = b_dec + Σ_e v_e d_{i_e} (d × B), with
 /// the zero entries skipped; then `after(b, thread)` runs on each column while x̂_b is in cache.
+/// With `onto`, the decode adds to what ws.xhat holds (another part of the reconstruction), and
+/// `*onto` (d) takes b_dec's place: ws.xhat_b += *onto + Σ_e v_e d_{i_e}.
 template <class Scalar, class After>
-void sparse_decode(const Weights<Scalar>& wt, Workspace<Scalar>& ws, After&& after) {
+void sparse_decode(const Weights<Scalar>& wt, Workspace<Scalar>& ws, After&& after,
+                   const Vector<Scalar>* onto = nullptr) {
   const auto& c = ws.codes;
   const Index B = c.batch(), d = wt.decoder.rows();
   const Index per_sample = B > 0 ? std::max<Index>(1, c.nnz() * d / B) : 1;
@@ -36,7 +39,10 @@ void sparse_decode(const Weights<Scalar>& wt, Workspace<Scalar>& ws, After&& aft
       B, ergo::detail::grain_for(per_sample), [&](Index b0, Index b1, int th) {
         for (Index b = b0; b < b1; ++b) {
           auto xc = ws.xhat.col(b);
-          xc = wt.decoder_bias;
+          if (onto)
+            xc += *onto;
+          else
+            xc = wt.decoder_bias;
           // the non-zero entries four at a time: one pass over x̂_b per four decoder columns
           std::int32_t nz[4];
           Scalar nv[4];
@@ -59,22 +65,21 @@ void sparse_decode(const Weights<Scalar>& wt, Workspace<Scalar>& ws, After&& aft
       });
 }
 
-template <class Scalar>
-void sparse_decode(const Weights<Scalar>& wt, Workspace<Scalar>& ws) {
-  sparse_decode(wt, ws, [](Index, int) {});
-}
-
-/// \brief sparse_decode followed by finish_reconstruction, fused column by column; `after(b,
-/// thread)` then runs on each column while ∂L/∂x̂_b is in cache.
+/// \brief sparse_decode (with `onto` as there) followed by finish_reconstruction, fused column
+/// by column; `after(b, thread)` then runs on each column while ∂L/∂x̂_b is in cache.
 template <class Scalar, class After>
 double sparse_decode_reconstruction(const Weights<Scalar>& wt,
                                     const Eigen::Ref<const Matrix<Scalar>>& x,
-                                    Workspace<Scalar>& ws, LossTerms& t, After&& after) {
+                                    Workspace<Scalar>& ws, LossTerms& t, After&& after,
+                                    const Vector<Scalar>* onto = nullptr) {
   ReconstructionSums<Scalar, Eigen::Ref<const Matrix<Scalar>>> sums(x, ws);
-  sparse_decode(wt, ws, [&](Index b, int th) {
-    sums.column(b, th);
-    after(b, th);
-  });
+  sparse_decode(
+      wt, ws,
+      [&](Index b, int th) {
+        sums.column(b, th);
+        after(b, th);
+      },
+      onto);
   return sums.finish(t);
 }
 
